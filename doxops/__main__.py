@@ -1,0 +1,5 @@
+"""``python -m doxops`` == ``./dox``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The one exit-code contract (ARCHITECTURE.md, decision 10) and the errors that carry it.
+
+Every task ends with one of four codes:
+
+====  ==========================================================================
+0     success
+1     findings or changes (validation errors, stale ``rendered/``, a non-empty diff)
+2     usage or input error (a bad flag, malformed YAML, an unknown environment)
+3     tool or environment error (a missing Go toolchain, a failing build, an
+      interrupted run)
+====  ==========================================================================
+
+Code raises a :class:`DoxError` subclass with a message that says what went
+wrong, where, and what to do; the entry point prints the message (never a
+traceback) and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+SUCCESS = 0
+FINDINGS = 1
+USAGE = 2
+TOOL = 3
+
+
+class DoxError(Exception):
+    """An expected failure: one clear message and an exit code."""
+
+    code = TOOL
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DoxError):
+    """Bad input from the user: a flag, a file, an environment (exit 2)."""
+
+    code = USAGE
+
+
+class ToolError(DoxError):
+    """A tool or the machine failed us: missing Go, a failed build (exit 3)."""
+
+    code = TOOL
+
+
+class Findings(DoxError):
+    """The run worked and found something: errors, stale files, changes (exit 1)."""
+
+    code = FINDINGS

@@ -1,0 +1,149 @@
+"""YAML in and out: strict loading with ``path:line:col`` errors, stable dumping.
+
+Loading uses libyaml through PyYAML (fast) with one addition YAML itself lacks:
+a duplicate key is an error, not a silent overwrite. Every document keeps the
+line it starts on, so diagnostics can point into the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .errors import UsageError
+from .paths import relative
+
+try:  # libyaml is in the PyYAML wheels; the pure-Python loader is the fallback
+    _BaseLoader = yaml.CSafeLoader
+    _BaseDumper = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - depends on the wheel
+    _BaseLoader = yaml.SafeLoader
+    _BaseDumper = yaml.SafeDumper
+
+#: Files larger than this are refused before parsing (a pasted binary, a runaway values file).
+MAX_BYTES = 8 * 1024 * 1024
+
+
+class StrictLoader(_BaseLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys itself
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})", mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file and the 1-based line where it starts."""
+
+    data: Any
+    path: Path
+    line: int
+
+
+def _error(path: Path, exc: yaml.YAMLError) -> UsageError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{relative(path)}:{mark.line + 1}:{mark.column + 1}" if mark else relative(path)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    detail = f"{context}: {problem}" if context and "duplicate" not in problem else problem
+    return UsageError(f"{where}: invalid YAML: {detail}; fix the file and run again")
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, refusing binaries and oversized files clearly."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UsageError(f"{relative(path)}: no such file") from None
+    if size > MAX_BYTES:
+        raise UsageError(
+            f"{relative(path)}: {size / 1048576:.1f} MB is larger than the {MAX_BYTES // 1048576} MB limit "
+            "for YAML input; is this the right file?"
+        )
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise UsageError(f"{relative(path)}: binary file (NUL bytes); YAML expected")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{relative(path)}: not UTF-8 text (byte {exc.start}); YAML must be UTF-8") from None
+
+
+def load_all(path: Path, text: str | None = None) -> list[Document]:
+    """Every non-empty document of a YAML file, with its starting line."""
+    path = Path(path)
+    text = read_text(path) if text is None else text
+    docs: list[Document] = []
+    loader = StrictLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            line = node.start_mark.line + 1
+            data = loader.construct_document(node)
+            if data is not None:
+                docs.append(Document(data, path, line))
+    except yaml.YAMLError as exc:
+        raise _error(path, exc) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def load_one(path: Path) -> Any:
+    """A single-document YAML file (a kustomization, a values file); empty -> None."""
+    docs = load_all(path)
+    if len(docs) > 1:
+        raise UsageError(f"{relative(path)}:{docs[1].line}: expected one YAML document, found {len(docs)}")
+    return docs[0].data if docs else None
+
+
+def loads_all(text: str, origin: str = "<stream>") -> Iterator[Any]:
+    """Documents of a YAML string (tool output); errors name ``origin``."""
+    try:
+        for doc in yaml.load_all(text, Loader=StrictLoader):
+            if doc is not None:
+                yield doc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{origin}: tool output is not valid YAML: {exc}") from None
+
+
+class _Dumper(_BaseDumper):
+    """Block style, literal blocks for multi-line strings, no aliases."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _str_representer(dumper, value: str):
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump(data: Any) -> str:
+    """Stable YAML text: key order kept, block style, UTF-8, no line folding."""
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+        allow_unicode=True, width=1 << 16, indent=2,
+    )

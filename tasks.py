@@ -1,0 +1,86 @@
+"""Tasks of the dox-asdlc GitOps repository: ``./dox --list`` shows them.
+
+Each task is thin: it parses options and calls into the ``doxops`` package.
+Errors are :class:`doxops.errors.DoxError`; ``_task`` turns them into invoke's
+``Exit`` with the contract's code (0 ok, 1 findings, 2 usage, 3 tool).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+
+from invoke import Collection, Exit, task
+
+from doxops import errors
+
+
+def _task(function):
+    """Map DoxError and Ctrl-C onto Exit(message, code) so no traceback escapes."""
+
+    @functools.wraps(function)
+    def wrapper(c, *args, **kwargs):
+        try:
+            return function(c, *args, **kwargs)
+        except errors.DoxError as exc:
+            raise Exit(f"dox {function.__name__}: {exc.message}", code=exc.code) from None
+        except KeyboardInterrupt:
+            raise Exit(f"dox {function.__name__}: interrupted", code=errors.TOOL) from None
+
+    return wrapper
+
+
+@task
+@_task
+def tools(c, check=False):
+    """Build missing pinned tools and schemas, then list tool, version, path and origin.
+
+    :param check: build nothing; exit 3 if a pinned tool is missing or of another version.
+    """
+    from doxops import schemas, toolchain
+
+    resolved = toolchain.resolve_all(build_missing=not check)
+    width = max(len(t.name) for t in resolved)
+    for t in resolved:
+        note = f" (built in {t.build_seconds:.0f} s)" if t.build_seconds else ""
+        print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{t.origin}{note}]")
+    if not check:
+        from doxops import environments
+
+        for version in sorted({e.kubernetes_version for e in environments.discover()} or {"1.36"}):
+            found = schemas.schema_set(version)
+            print(f"{'schemas':<{width}}  {schemas.minor_of(version):<8}  {found.kubernetes_dir}")
+        print(f"{'crds':<{width}}  {'-':<8}  {found.crd_dir}")
+
+
+@task(iterable=["pytest_args"])
+@_task
+def test(c, pytest_args=None, k=None):
+    """Set up tools and schemas, then run the whole test suite with pytest.
+
+    :param pytest_args: extra arguments for pytest (repeatable), e.g. --pytest-args=-x
+    :param k: only tests matching this pytest -k expression
+    """
+    from doxops import schemas, toolchain, environments
+
+    toolchain.resolve_all()
+    for version in sorted({e.kubernetes_version for e in environments.discover()} or {"1.36"}):
+        schemas.schema_set(version)
+    command = [sys.executable, "-m", "pytest", *(pytest_args or [])]
+    if k:
+        command += ["-k", k]
+    code = subprocess.call(command, env={**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")})
+    if code == 0:
+        return
+    if code == 5:
+        raise errors.Findings("pytest collected no tests: that is a failure here")
+    if code == 1:
+        raise errors.Findings("tests failed (see above)")
+    if code == 4:
+        raise errors.UsageError("pytest rejected its arguments (see above)")
+    raise errors.ToolError(f"pytest stopped with exit {code} (interrupted or internal error)")
+
+
+ns = Collection(tools, test)
