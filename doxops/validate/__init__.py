@@ -1,0 +1,1 @@
+"""``./dox validate``: kubeconform (schema stage) then the policy engine (rules/)."""

@@ -1,0 +1,54 @@
+"""singleton: a workload that must never run twice stays at exactly one pod.
+
+Subjects: workloads whose role label (``roleLabel`` in policy.yaml, by default
+``dox-asdlc.io/role``) is ``singleton`` (conf ``role``). Each must
+
+* set ``spec.replicas`` to exactly 1 (an unset count is 1 too, but say it);
+* use an update strategy that never runs two pods during a rollout:
+  ``Recreate`` for a Deployment, ``OnDelete`` or ``RollingUpdate`` for a
+  StatefulSet (which replaces pod 0 in place);
+* not be the target of a HorizontalPodAutoscaler.
+
+Passing::
+
+    kind: Deployment
+    metadata: {labels: {dox-asdlc.io/role: singleton}}
+    spec: {replicas: 1, strategy: {type: Recreate}}
+
+Failing (two replicas; a rolling update runs old and new side by side)::
+
+    kind: Deployment
+    metadata: {labels: {dox-asdlc.io/role: singleton}}
+    spec: {replicas: 2, strategy: {type: RollingUpdate}}
+"""
+
+from __future__ import annotations
+
+from ..engine import Context, Finding
+
+ID = "singleton"
+LEVEL = "error"
+CONF = {"role": "singleton"}
+
+
+def check(ctx: Context, conf: dict):
+    hpas = ctx.of_kind("HorizontalPodAutoscaler")
+    for workload in ctx.workloads():
+        m = workload.manifest
+        if ctx.role(m) != conf["role"] or m.kind not in ("Deployment", "StatefulSet", "ReplicaSet"):
+            continue
+        replicas = m.data.get("spec", {}).get("replicas")
+        if replicas is None:
+            yield Finding(m, "/spec", f"{m.ref}: singleton without spec.replicas; set it to 1 explicitly")
+        elif replicas != 1:
+            yield Finding(m, "/spec/replicas", f"{m.ref}: singleton has replicas {replicas}; it must be exactly 1")
+        if m.kind == "Deployment":
+            strategy = (m.data.get("spec", {}).get("strategy") or {}).get("type", "RollingUpdate")
+            if strategy != "Recreate":
+                pointer = "/spec/strategy/type" if m.data["spec"].get("strategy") else "/spec"
+                yield Finding(m, pointer, f"{m.ref}: singleton uses strategy {strategy}, which runs two pods during "
+                                          "a rollout; use Recreate")
+        for hpa in hpas:
+            ref = hpa.data.get("spec", {}).get("scaleTargetRef") or {}
+            if ref.get("kind") == m.kind and ref.get("name") == m.name and hpa.namespace == m.namespace:
+                yield Finding(hpa, "/spec/scaleTargetRef", f"{hpa.ref} scales the singleton {m.ref}; remove it")
