@@ -11,6 +11,7 @@ import functools
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -83,4 +84,48 @@ def test(c, pytest_args=None, k=None):
     raise errors.ToolError(f"pytest stopped with exit {code} (interrupted or internal error)")
 
 
-ns = Collection(tools, test)
+@task
+@_task
+def render(c, env=None, check=False, jobs=0, force=False):
+    """Render every environment (or --env) into rendered/<env>/, one file per resource.
+
+    :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
+    :param check: render afresh without writing; exit 1 naming every stale file in rendered/
+    :param jobs: parallel renders (default: one per core)
+    :param force: ignore the render cache and render even when no input changed
+    """
+    from doxops import environments, render as render_mod
+
+    selected = environments.select(env)
+    if check:
+        render_mod.check(selected)
+    else:
+        render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
+
+
+@task
+@_task
+def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None):
+    """Validate rendered/<env> (or --path DIR): kubeconform, strict and offline, then the policy rules.
+
+    :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
+    :param path: validate any directory of manifests instead of rendered environments
+    :param format: text (default), json, junit or sarif
+    :param kubernetes_version: schema version for --path (default 1.36); environments state their own
+    :param namespace: expected namespace for --path (default: not checked)
+    """
+    from doxops import environments
+    from doxops.validate import runner
+
+    if format not in runner.FORMATS:
+        raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(runner.FORMATS)}")
+    if path:
+        if env:
+            raise errors.UsageError("give --env or --path, not both")
+        reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace)]
+    else:
+        reports = [runner.validate_env(e) for e in environments.select(env)]
+    runner.emit(reports, format)
+
+
+ns = Collection(tools, test, render, validate)

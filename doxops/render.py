@@ -59,6 +59,16 @@ HEADER = "# Rendered by `./dox render` from {source}. Do not edit: change the so
 Progress = Callable[[str], None]
 
 
+def _checkpoint(name: str) -> None:
+    """Fault injection for the crash tests: SIGKILL this process at the named point.
+
+    Set ``DOX_FAULT_POINT`` to one of: ``after-build``, ``mid-write``, ``before-swap``,
+    ``after-swap``. Unset (always, outside tests) it costs one dictionary lookup.
+    """
+    if os.environ.get("DOX_FAULT_POINT") == name:
+        os.kill(os.getpid(), 9)
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -303,9 +313,11 @@ def _fsync_dir(path: Path) -> None:
 
 def write_tree(target: Path, files: dict[str, str]) -> None:
     """Write ``{relative path: text}`` into ``target`` (new), each file fsynced, mode 0644."""
-    for rel, text in sorted(files.items()):
+    for index, (rel, text) in enumerate(sorted(files.items())):
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if index == 1:
+            _checkpoint("mid-write")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             data = text.encode("utf-8")
@@ -324,6 +336,7 @@ def write_tree(target: Path, files: dict[str, str]) -> None:
 
 def replace_dir(new: Path, final: Path) -> None:
     """Put ``new`` at ``final``: one atomic exchange when ``final`` exists, else a rename."""
+    _checkpoint("before-swap")
     if final.exists():
         try:
             exchange(new, final)
@@ -335,6 +348,7 @@ def replace_dir(new: Path, final: Path) -> None:
             os.rename(final, old)
             os.rename(new, final)
             new = old
+        _checkpoint("after-swap")
         shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old output
     else:
         os.rename(new, final)
@@ -491,6 +505,7 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
         env_home = home / env.name
         env_home.mkdir()
         files = render_env(env, paths, env_home)
+        _checkpoint("after-build")
         if write:
             new = Path(tempfile.mkdtemp(prefix=f".{env.name}.new-", dir=rendered))
             try:

@@ -15,6 +15,7 @@ from .diagnostics import Diagnostic
 from .manifests import Manifest, locate
 
 RULE = "schema"
+_EXTRA = re.compile(r"additional propert(?:y|ies) '([^']+)'")
 _AT = re.compile(r"at '(?P<pointer>[^']*)': (?P<message>.*?)(?= - at '|$)")
 
 
@@ -74,7 +75,9 @@ def run(manifests: list[Manifest], kubernetes_version: str) -> list[Diagnostic]:
                 RULE, source))
             continue
         for pointer, message in _messages(result):
-            line, col = locate(manifest, pointer) if manifest else (1, 1)
+            extra = _EXTRA.search(message)
+            target = f"{pointer}/{extra.group(1)}" if extra else pointer  # point at the unknown key itself
+            line, col = locate(manifest, target) if manifest else (1, 1)
             where = f" at {pointer}" if pointer else ""
             out.append(Diagnostic(path, line, col, "error",
                                   f"{result.get('kind')} {result.get('name')}{where}: {message}", RULE, source))

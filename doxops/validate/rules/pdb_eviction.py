@@ -1,0 +1,125 @@
+"""pdb-eviction: a PodDisruptionBudget never blocks eviction at the workload's minimum.
+
+Subjects: every PodDisruptionBudget. Its selector is matched against the pod
+template labels of the workloads in its namespace (an empty ``selector: {}``
+selects them all). The minimum number of pods of a workload is the
+``minReplicas`` of the HorizontalPodAutoscaler that targets it (1 when unset),
+else its ``spec.replicas`` (1 when unset); a bare Pod counts 1. When the budget
+selects several workloads their minimums add up, as the disruption controller
+counts all selected pods together. A budget fails when
+
+* it selects no workload (it protects nothing, often a selector typo);
+* ``minAvailable`` (an integer, or a percentage rounded up) is at least the
+  minimum: at that size no pod may be evicted and a node drain hangs;
+* ``maxUnavailable`` is ``0`` or ``"0%"``: no pod may ever be evicted.
+
+Budgets over DaemonSets, Jobs or CronJobs are only checked for selecting
+something: their pod count is not known from the manifests.
+
+Passing (an HPA keeps at least 2 pods; one of them may be evicted)::
+
+    kind: PodDisruptionBudget               kind: HorizontalPodAutoscaler
+    spec:                                   spec:
+      minAvailable: 1                         scaleTargetRef: {kind: Deployment, name: pool}
+      selector: {matchLabels: {app: pool}}    minReplicas: 2
+
+Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted)::
+
+    kind: Deployment                        kind: PodDisruptionBudget
+    metadata: {name: leader}                spec:
+    spec: {replicas: 1, template:             minAvailable: 1
+      {metadata: {labels: {app: leader}}}}    selector: {matchLabels: {app: leader}}
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..engine import Context, Finding, selects
+from ._common import hpas_by_target, ns_of, workloads_by_ns
+
+ID = "pdb-eviction"
+LEVEL = "error"
+CONF: dict = {}
+
+COUNTED = ("Deployment", "StatefulSet", "ReplicaSet")
+
+
+def _minimum(ctx: Context, workload, hpas) -> tuple[int | None, str]:
+    """The fewest pods a workload runs, and why; None when the manifests do not say."""
+    m = workload.manifest
+    if m.kind == "Pod":
+        return 1, f"{m.ref} is a single Pod"
+    if m.kind not in COUNTED:
+        return None, ""
+    targeting = hpas.get(f"{m.kind}/{m.name}", ns_of(ctx, m))
+    if targeting:
+        hpa = targeting[0]
+        low = (hpa.data.get("spec") or {}).get("minReplicas", 1)
+        return (low if isinstance(low, int) else None), f"{m.ref} may scale down to {low} ({hpa.ref} minReplicas)"
+    replicas = (m.data.get("spec") or {}).get("replicas", 1)
+    return (replicas if isinstance(replicas, int) else None), f"{m.ref} runs {replicas} replica(s)"
+
+
+def _parse(value) -> tuple[int, bool] | None:
+    """An IntOrString budget value as (number, is_percentage); None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value, False
+    text = str(value).strip()
+    if text.endswith("%"):
+        try:
+            return int(text[:-1]), True
+        except ValueError:
+            return None
+    return None
+
+
+def check(ctx: Context, conf: dict):
+    pdbs = ctx.of_kind("PodDisruptionBudget")
+    if not pdbs:
+        return
+    workloads = workloads_by_ns(ctx)
+    hpas = hpas_by_target(ctx)
+    for pdb in pdbs:
+        spec = pdb.data.get("spec") or {}
+        ns = ns_of(ctx, pdb)
+        selector = spec.get("selector")
+        if isinstance(selector, dict) and not selector:
+            selected = list(workloads.in_ns(ns))
+        else:
+            selected = [w for w in workloads.in_ns(ns) if selects(selector, w.template_labels)]
+        if not selected:
+            yield Finding(pdb, "/spec/selector" if "selector" in spec else "/spec",
+                          f"{pdb.ref}: selects no workload in namespace {ns or '(none)'}; fix the selector to match "
+                          "a pod template's labels, or delete the budget")
+            continue
+        minimums = [_minimum(ctx, w, hpas) for w in selected]
+        if any(low is None for low, _ in minimums):
+            total = None
+        else:
+            total = sum(low for low, _ in minimums)
+        why = "; ".join(reason for _, reason in minimums if reason)
+        for field in ("minAvailable", "maxUnavailable"):
+            if field not in spec:
+                continue
+            parsed = _parse(spec[field])
+            pointer = f"/spec/{field}"
+            if parsed is None:
+                yield Finding(pdb, pointer, f"{pdb.ref}: {field} {spec[field]!r} is neither an integer nor a "
+                                            "percentage such as \"50%\"; fix it")
+                continue
+            number, percent = parsed
+            if field == "maxUnavailable":
+                if number <= 0:
+                    yield Finding(pdb, pointer, f"{pdb.ref}: maxUnavailable {spec[field]} forbids every eviction, "
+                                                "so node drains hang; allow at least 1")
+                continue
+            if not total:  # unknown, or scaled to zero: nothing to evict
+                continue
+            needed = math.ceil(number * total / 100) if percent else number
+            if needed >= total:
+                yield Finding(pdb, pointer, f"{pdb.ref}: minAvailable {spec[field]} keeps all {total} pod(s) at the "
+                                            f"minimum ({why}), so no pod can be evicted and node drains hang; "
+                                            f"lower minAvailable below {total} or use maxUnavailable: 1")

@@ -1,0 +1,46 @@
+"""Shared fixtures: a throwaway copy of the repository for tests that write."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from doxops.paths import REPO_ROOT
+
+#: What a working copy needs to render, validate and diff (no .git, no .venv, no caches).
+COPIED = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
+          "requirements.lock", "policy.yaml", "pyproject.toml")
+
+
+def copy_repo(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+        elif source.exists():
+            shutil.copy2(source, target / name)
+    return target
+
+
+def run_dox(repo: Path, *args: str, env: dict | None = None, timeout: int = 120,
+            umask: int | None = None) -> subprocess.CompletedProcess:
+    """``python -m doxops ARGS`` inside ``repo`` (a copy), as a user would run ./dox."""
+    full_env = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
+    preexec = (lambda: os.umask(umask)) if umask is not None else None
+    return subprocess.run([sys.executable, "-m", "doxops", *args], cwd=repo, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    return copy_repo(tmp_path / "repo")
+
+
+def assert_no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback (most recent call last)" not in proc.stderr + proc.stdout, proc.stderr

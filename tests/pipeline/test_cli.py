@@ -1,0 +1,82 @@
+"""The exit-code contract at the entry point: 0 ok, 1 findings, 2 usage, 3 tool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import assert_no_traceback, run_dox
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--list"], 0, "render"),
+    (["no-such-task"], 2, "No idea what 'no-such-task' is"),
+    (["render", "--no-such-flag"], 2, "No idea what '--no-such-flag' is"),
+    (["validate", "--format", "xml"], 2, "unknown --format 'xml'"),
+    (["validate", "--env", "prod", "--path", "."], 2, "give --env or --path"),
+])
+def test_exit_codes_and_messages(repo_copy, args, code, words):
+    proc = run_dox(repo_copy, *args)
+    assert proc.returncode == code, proc.stderr
+    assert words in proc.stdout + proc.stderr
+    assert_no_traceback(proc)
+
+
+def test_validation_errors_exit_1(repo_copy):
+    target = repo_copy / "rendered/prod/workloads/deployment-orchestrator.yaml"
+    target.write_text(target.read_text().replace("replicas: 1", "replicas: 2"))
+    proc = run_dox(repo_copy, "validate", "--env", "prod")
+    assert proc.returncode == 1
+    assert "rendered/prod/workloads/deployment-orchestrator.yaml:" in proc.stdout and "(singleton)" in proc.stdout
+
+
+def test_missing_tool_without_go_exits_3(repo_copy, tmp_path):
+    env = {"DOX_CACHE_DIR": str(tmp_path / "empty-cache"), "PATH": os.path.dirname(sys.executable)}
+    proc = run_dox(repo_copy, "tools", "--check", env=env)
+    assert proc.returncode == 3 and "not built yet" in proc.stderr
+    proc = run_dox(repo_copy, "tools", env=env)
+    assert proc.returncode == 3 and "install Go" in proc.stderr
+    assert_no_traceback(proc)
+
+
+def _program(body):
+    from invoke import Collection, task
+
+    from doxops.cli import DoxProgram
+
+    @task
+    def boom(c):
+        body()
+
+    return DoxProgram(name="dox", namespace=Collection(boom), version="0")
+
+
+@pytest.mark.parametrize("raised, code", [
+    (KeyboardInterrupt, 3),
+    (RuntimeError("unexpected"), 3),
+])
+def test_interrupt_and_unexpected_errors_exit_3_without_traceback(capsys, raised, code):
+    def body():
+        raise raised
+    with pytest.raises(SystemExit) as info:
+        _program(body).run(["dox", "boom"])
+    assert info.value.code == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("dox: ")
+
+
+def test_sigterm_is_handled_like_ctrl_c(capsys):
+    from doxops import cli
+
+    previous = signal.signal(signal.SIGTERM, cli._terminate)
+    try:
+        with pytest.raises(SystemExit) as info:
+            _program(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(5))).run(["dox", "boom"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert info.value.code == 3 and "interrupted" in capsys.readouterr().err
