@@ -96,18 +96,18 @@ dox-asdlc.io/role: {{ $svc.role }}
 {{- get $waves . -}}
 {{- end }}
 
-{{/* dox-asdlc.annotations: provenance, sync wave and extra annotations of a top-level object (args: ctx, wave, annotations). */}}
+{{/* dox-asdlc.annotations: provenance, sync wave and extra annotations of a top-level object; the first two win (args: ctx, wave, annotations). */}}
 {{- define "dox-asdlc.annotations" -}}
-dox-asdlc.io/template: {{ .ctx.Template.Name }}
-argocd.argoproj.io/sync-wave: {{ include "dox-asdlc.syncWave" .wave | quote }}
-{{- with .annotations }}
-{{ toYaml . }}
-{{- end }}
+{{- $fixed := dict
+      "dox-asdlc.io/template" .ctx.Template.Name
+      "argocd.argoproj.io/sync-wave" (include "dox-asdlc.syncWave" .wave) -}}
+{{- toYaml (merge $fixed (deepCopy (.annotations | default dict))) -}}
 {{- end }}
 
 {{/*
 dox-asdlc.metadata: the metadata block of a top-level object: name, namespace, labels, annotations.
-Args: ctx, service, wave; optional name (default: the service's name), clusterScoped, annotations (extra map).
+Args: ctx, service, wave; optional name (default: the service's name), clusterScoped, labels and annotations
+(extra maps).
 */}}
 {{- define "dox-asdlc.metadata" -}}
 {{- $svc := include "dox-asdlc.service" .service | fromYaml -}}
@@ -117,6 +117,9 @@ namespace: {{ include "dox-asdlc.namespace" .ctx }}
 {{- end }}
 labels:
   {{- include "dox-asdlc.labels" . | nindent 2 }}
+  {{- with .labels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 annotations:
   {{- include "dox-asdlc.annotations" . | nindent 2 }}
 {{- end }}
@@ -218,10 +221,14 @@ capabilities:
       {{- include "dox-asdlc.selectorLabels" . | nindent 6 }}
 {{- end }}
 
-{{/* dox-asdlc.ipBlockPeers: NetworkPolicy peers from a map of named ipBlocks {cidr, except} (argument: the map). */}}
+{{/*
+dox-asdlc.ipBlockPeers: NetworkPolicy peers from a map of named ipBlocks {enabled, cidr, except} (argument: the map).
+A block with enabled: false is skipped: Helm v4 does not delete a key under "global" that an override sets to
+null, so switching a default block off must be a value, not a deletion.
+*/}}
 {{- define "dox-asdlc.ipBlockPeers" -}}
 {{- range $name, $block := . }}
-{{- if $block }}
+{{- if and $block (or (not (hasKey $block "enabled")) $block.enabled) }}
 - ipBlock:
     cidr: {{ $block.cidr }}
     {{- with $block.except }}
@@ -252,7 +259,7 @@ capabilities:
 {{/* dox-asdlc.claudeApiEgressRule: egress rule to the Claude API on TCP 443, omitted when no ipBlock is set (argument: ctx). */}}
 {{- define "dox-asdlc.claudeApiEgressRule" -}}
 {{- $peers := include "dox-asdlc.ipBlockPeers" .Values.global.networkPolicy.claudeApi.ipBlocks | trim -}}
-{{- if $peers }}
+{{- if $peers -}}
 - to:
     {{- $peers | nindent 4 }}
   ports:

@@ -1,0 +1,220 @@
+"""The chart as a whole: layout, lint, rendering from a clean tree, determinism and the values schemas."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import (
+    CHART_DIR,
+    KUBE_VERSION,
+    NAMESPACE,
+    PROD_VALUES,
+    helm_template,
+    run_helm,
+)
+
+SUBCHARTS = ("orchestrator", "workers", "hitl-ui", "redis", "knowledge-store")
+# Template file name (without a "-qualifier" and ".yaml") to the one kind it holds.
+FILE_KINDS = {
+    "namespace": "Namespace",
+    "networkpolicy": "NetworkPolicy",
+    "externalsecret": "ExternalSecret",
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "service": "Service",
+    "serviceaccount": "ServiceAccount",
+    "configmap": "ConfigMap",
+    "hpa": "HorizontalPodAutoscaler",
+    "pdb": "PodDisruptionBudget",
+    "ingress": "Ingress",
+}
+
+
+def chart_dirs() -> list[Path]:
+    return [CHART_DIR, *(CHART_DIR / "charts" / name for name in SUBCHARTS)]
+
+
+def test_umbrella_depends_on_every_subchart_with_camel_case_aliases() -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    deps = {dep["name"]: dep for dep in chart["dependencies"]}
+    assert set(deps) == set(SUBCHARTS)
+    assert deps["hitl-ui"]["alias"] == "hitlUI"
+    assert deps["knowledge-store"]["alias"] == "knowledgeStore"
+    for name in SUBCHARTS:
+        sub = yaml.safe_load((CHART_DIR / "charts" / name / "Chart.yaml").read_text())
+        assert sub["name"] == name
+        assert sub["version"] == deps[name]["version"]
+
+
+@pytest.mark.parametrize("chart", chart_dirs(), ids=lambda p: p.name)
+def test_every_chart_has_values_schema_and_templates(chart: Path) -> None:
+    for name in ("Chart.yaml", "values.yaml", "values.schema.json"):
+        assert (chart / name).is_file(), f"{chart.name}: {name} missing"
+    assert any((chart / "templates").glob("*.yaml"))
+
+
+def _objects_schemas(node: object, path: str = "#") -> list[tuple[str, dict]]:
+    """Every (path, schema) of type object inside a JSON schema."""
+    found: list[tuple[str, dict]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "object":
+            found.append((path, node))
+        for key, value in node.items():
+            found.extend(_objects_schemas(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_objects_schemas(value, f"{path}/{i}"))
+    return found
+
+
+@pytest.mark.parametrize("chart", chart_dirs(), ids=lambda p: p.name)
+def test_schemas_close_every_object(chart: Path) -> None:
+    """Objects with fixed keys reject unknown ones; free-form maps constrain their values.
+
+    The only open objects are "global" in a subchart (Helm injects it; the umbrella's schema checks it) and the
+    umbrella's subchart sections (each checked by its subchart's own schema).
+    """
+    schema = json.loads((chart / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False
+    subchart_keys = {"orchestrator", "workers", "hitlUI", "redis", "knowledgeStore"}
+    for path, node in _objects_schemas(schema):
+        key = path.rsplit("/", 1)[-1]
+        delegated = key == "global" and chart != CHART_DIR or chart == CHART_DIR and key in subchart_keys
+        if delegated and path.count("/properties/") == 1:
+            continue
+        assert "additionalProperties" in node, f"{chart.name} {path}: no additionalProperties"
+        if "properties" in node:
+            assert node["additionalProperties"] is False, f"{chart.name} {path}: open object"
+
+
+@pytest.mark.parametrize("chart", chart_dirs(), ids=lambda p: p.name)
+def test_one_resource_per_template_file_named_by_kind(chart: Path) -> None:
+    for template in (chart / "templates").glob("*.yaml"):
+        stem = template.stem.split("-", 1)[0]
+        assert stem in FILE_KINDS, f"{template}: not named by kind"
+        text = template.read_text()
+        assert text.count("\nkind: ") + text.startswith("kind: ") <= 1, f"{template}: more than one resource"
+
+
+def test_every_rendered_object_comes_from_a_file_named_by_its_kind(default_render, prod_render) -> None:
+    for rendered in (default_render, prod_render):
+        seen: dict[str, str] = {}
+        for (kind, name), source in rendered.sources.items():
+            assert source not in seen, f"{source} renders {seen[source]} and {kind}/{name}"
+            seen[source] = f"{kind}/{name}"
+            stem = Path(source).stem.split("-", 1)[0]
+            assert FILE_KINDS[stem] == kind, f"{source} renders a {kind}"
+
+
+def test_no_define_outside_the_shared_helpers() -> None:
+    """Shared helpers live in one place, every define namespaced and commented."""
+    helpers = CHART_DIR / "templates" / "_helpers.tpl"
+    for path in CHART_DIR.rglob("*.tpl"):
+        assert path == helpers, f"{path}: helpers belong in {helpers}"
+    for path in CHART_DIR.rglob("templates/*.yaml"):
+        assert not re.search(r"{{-?\s*define\b", path.read_text()), f"{path} defines a template"
+    lines = helpers.read_text().splitlines()
+    defines = [(i, line) for i, line in enumerate(lines) if "define \"" in line]
+    assert defines
+    for i, line in defines:
+        name = line.split('"')[1]
+        assert name.startswith("dox-asdlc."), name
+        previous = lines[i - 1].strip()
+        assert previous.endswith("*/}}") and name in "\n".join(lines[max(0, i - 6):i]), f"{name} uncommented"
+
+
+@pytest.mark.parametrize("values", [None, PROD_VALUES], ids=["default", "prod"])
+def test_helm_lint_strict_passes(values: Path | None) -> None:
+    args = ["lint", "--strict", str(CHART_DIR)]
+    if values:
+        args += ["--values", str(values)]
+    result = run_helm(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_renders_and_lints_from_a_clean_tree_without_dependency_build(tmp_path: Path) -> None:
+    """No Chart.lock, no packaged subchart, no repository: the unpacked charts/ are used as they are."""
+    copy = tmp_path / "dox-asdlc"
+    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns("Chart.lock", "*.tgz"))
+    assert not list(copy.rglob("Chart.lock")) and not list(copy.rglob("*.tgz"))
+    rendered = run_helm("template", "dox-asdlc", str(copy), "--kube-version", KUBE_VERSION, "--namespace", NAMESPACE)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: StatefulSet" in rendered.stdout
+    linted = run_helm("lint", "--strict", str(copy))
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert not list(copy.rglob("Chart.lock")), "rendering must not need or write a lock file"
+
+
+def test_rendering_is_deterministic() -> None:
+    args = ["template", "dox-asdlc", str(CHART_DIR), "--kube-version", KUBE_VERSION, "--namespace", NAMESPACE,
+            "--values", str(PROD_VALUES)]
+    first, second = run_helm(*args), run_helm(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    nondeterministic = re.compile(r"\b(rand\w*|uuidv4|now|date\w*|lookup|gen\w+|htpasswd|bcrypt)\b")
+    for path in CHART_DIR.rglob("templates/*"):
+        actions = re.findall(r"{{(?!-? */\*)(.*?)}}", path.read_text(), flags=re.DOTALL)
+        for action in actions:
+            assert not nondeterministic.search(action), f"{path}: {action.strip()}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"workers": {"minReplica": 3}}, "minReplica", "additional properties"),
+        ({"workers": {"maxReplicas": "ten"}}, "maxReplicas", "want integer"),
+        ({"orchestrator": {"replicas": 2}}, "replicas", "must be 1"),
+        ({"global": {"redis": {"prot": 6380}}}, "prot", "additional properties"),
+        ({"hitlUi": {"replicas": 1}}, "hitlUi", "additional properties"),
+        ({"hitlUI": {"service": {"type": "Nodeport"}}}, "type", "must be one of"),
+        ({"redis": {"persistence": {"mode": "append"}}}, "mode", "must be one of"),
+        ({"redis": {"image": {"tag": "latest"}}}, "tag", ""),
+        ({"workers": {"targetCPUUtilization": 170}}, "targetCPUUtilization", "maximum"),
+        ({"workers": {"podDisruptionBudget": {"maxUnavailable": 0}}}, "maxUnavailable", "minimum"),
+    ],
+    ids=["typo", "wrong-type", "orchestrator-replicas-2", "global-typo", "top-level-typo", "service-type",
+         "redis-mode", "latest-tag", "cpu-target", "pdb-blocks-drain"],
+)
+def test_schema_rejects_bad_values_naming_the_key(overrides: dict, key: str, message: str) -> None:
+    result = helm_template(overrides)
+    assert result.returncode != 0
+    assert key in result.stderr, result.stderr
+    assert message in result.stderr, result.stderr
+    assert "values don't meet the specifications of the schema" in result.stderr
+
+
+def test_min_replicas_above_max_fails() -> None:
+    result = helm_template({"workers": {"minReplicas": 5, "maxReplicas": 3}})
+    assert result.returncode != 0
+    assert "minReplicas" in result.stderr and "maxReplicas" in result.stderr
+
+
+# Maps whose keys are data (label names, annotation names), not chart settings.
+FREE_FORM_MAPS = {"podLabels", "annotations", "nodeSelector"}
+
+
+@pytest.mark.parametrize("chart", chart_dirs(), ids=lambda p: p.name)
+def test_values_keys_are_camel_case_and_documented(chart: Path) -> None:
+    lines = (chart / "values.yaml").read_text().splitlines()
+    parents: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        match = re.match(r"^(\s*)([A-Za-z][\w.-]*):", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        free_form = bool(parents) and parents[-1][1] in FREE_FORM_MAPS
+        parents.append((indent, key))
+        if free_form:
+            continue
+        where = f"{chart.name}/values.yaml:{number}: {key}"
+        assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", key), f"{where} is not camelCase"
+        assert lines[number - 2].strip().startswith("#"), f"{where} has no comment above it"
