@@ -128,4 +128,32 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     runner.emit(reports, format)
 
 
-ns = Collection(tools, test, render, validate)
+@task
+@_task
+def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False):
+    """Show what a change does to each environment, resource by resource (a plan, not a patch).
+
+    :param base: git ref of the old side (default HEAD)
+    :param head: git ref of the new side (default: a fresh render of the working tree)
+    :param env: only this environment (comma-separated for several)
+    :param format: text (default), markdown (pull-request comment parts) or json
+    :param exit_code: exit 1 when there are changes, 0 when there are none
+    :param rerender: render both sides from their sources instead of reading committed rendered/ trees
+    """
+    from doxops import diff as diff_mod
+
+    if format not in diff_mod.FORMATS:
+        raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(diff_mod.FORMATS)}")
+    changes = diff_mod.run_diff(base, head, env or os.environ.get("DOX_ENV") or None, rerender)
+    if format == "text":
+        print(diff_mod.to_text(changes), end="")
+    elif format == "json":
+        print(diff_mod.to_json(changes))
+    else:
+        parts = diff_mod.to_markdown(changes)
+        print("\n<!-- dox-diff-part-break -->\n".join(parts))
+    if exit_code and changes:
+        raise errors.Findings(f"{len(changes)} resource{'s' if len(changes) != 1 else ''} changed")
+
+
+ns = Collection(tools, test, render, validate, diff)

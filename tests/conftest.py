@@ -14,7 +14,7 @@ from doxops.paths import REPO_ROOT
 
 #: What a working copy needs to render, validate and diff (no .git, no .venv, no caches).
 COPIED = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
-          "requirements.lock", "policy.yaml", "pyproject.toml")
+          "requirements.lock", "policy.yaml", "pyproject.toml", "diff.yaml", ".gitignore")
 
 
 def copy_repo(target: Path) -> Path:
