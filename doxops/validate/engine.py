@@ -163,7 +163,16 @@ def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> Po
 
     environments = {}
     for env, settings in (data.get("environments") or {}).items():
-        environments[env] = {"rules": check_rules((settings or {}).get("rules"), f"environments.{env}.rules")}
+        settings = settings or {}
+        bad = set(settings) - {"rules", "providedSecrets", "providedConfigMaps"}
+        if bad:
+            raise UsageError(f"{relative(path)}:{_lines_of(data['environments'], env)}: environments.{env}: "
+                             f"unknown key(s) {', '.join(sorted(bad))} (use rules, providedSecrets, providedConfigMaps)")
+        environments[env] = {
+            "rules": check_rules(settings.get("rules"), f"environments.{env}.rules"),
+            "providedSecrets": _plain(settings.get("providedSecrets") or {}),
+            "providedConfigMaps": list(settings.get("providedConfigMaps") or []),
+        }
     return PolicyConfig(
         path=path,
         role_label=str(data.get("roleLabel", "dox-asdlc.io/role")),
@@ -190,6 +199,11 @@ class Context:
     def __init__(self, manifests: list[Manifest], config: PolicyConfig, env: str | None = None,
                  namespace: str | None = None, root: Path = REPO_ROOT) -> None:
         self.manifests = manifests
+        per_env = config.environments.get(env or "", {})
+        if per_env.get("providedSecrets") or per_env.get("providedConfigMaps"):
+            config = copy.copy(config)  # this environment's view: its own provided objects added
+            config.provided_secrets = {**config.provided_secrets, **per_env.get("providedSecrets", {})}
+            config.provided_configmaps = [*config.provided_configmaps, *per_env.get("providedConfigMaps", [])]
         self.config = config
         self.env = env
         self.namespace = namespace or config.namespace

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from ..engine import Context, Workload
+from ..engine import Context, Workload, selects
 from ..manifests import Manifest
 
 
@@ -59,8 +59,41 @@ class ByNamespace:
         return self._groups.get(ns, []) + self._groups.get("", [])
 
 
-def workloads_by_ns(ctx: Context) -> ByNamespace:
-    return ByNamespace((ns_of(ctx, w.manifest), w) for w in ctx.workloads())
+class Workloads:
+    """Every workload, by namespace and by pod template label, so that a selector is matched in O(matches)."""
+
+    def __init__(self, ctx: Context) -> None:
+        pairs = [(ns_of(ctx, w.manifest), w) for w in ctx.workloads()]
+        self._by_ns = ByNamespace(pairs)
+        self._by_label: dict[tuple, list[tuple[str, Workload]]] = {}
+        for ns, w in pairs:
+            for key, value in w.template_labels.items():
+                try:
+                    self._by_label.setdefault((key, value), []).append((ns, w))
+                except TypeError:  # an unhashable label value: never matched by a selector anyway
+                    continue
+
+    def in_ns(self, ns: str) -> list[Workload]:
+        return self._by_ns.in_ns(ns)
+
+    def selected(self, selector, ns: str) -> list[Workload]:
+        """The workloads of namespace ``ns`` whose pod template labels ``selector`` selects (``engine.selects``)."""
+        if not selector or not isinstance(selector, dict):
+            return []
+        structured = "matchLabels" in selector or "matchExpressions" in selector
+        match = (selector.get("matchLabels") or {}) if structured else selector
+        rarest = None
+        for key, value in match.items():  # the rarest label narrows the search most
+            try:
+                found = self._by_label.get((key, value), [])
+            except TypeError:
+                found = []
+            if rarest is None or len(found) < len(rarest):
+                rarest = found
+            if not rarest:
+                return []
+        candidates = self.in_ns(ns) if rarest is None else [w for w_ns, w in rarest if same_ns(w_ns, ns)]
+        return [w for w in candidates if selects(selector, w.template_labels)]
 
 
 def hpas_by_target(ctx: Context) -> ByName:

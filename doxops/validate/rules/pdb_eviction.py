@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 
-from ..engine import Context, Finding, selects
-from ._common import hpas_by_target, ns_of, workloads_by_ns
+from ..engine import Context, Finding
+from ._common import Workloads, hpas_by_target, ns_of
 
 ID = "pdb-eviction"
 LEVEL = "error"
@@ -49,16 +49,16 @@ def _minimum(ctx: Context, workload, hpas) -> tuple[int | None, str]:
     """The fewest pods a workload runs, and why; None when the manifests do not say."""
     m = workload.manifest
     if m.kind == "Pod":
-        return 1, f"{m.ref} is a single Pod"
+        return 1, f"{m.ref}: a single Pod"
     if m.kind not in COUNTED:
         return None, ""
     targeting = hpas.get(f"{m.kind}/{m.name}", ns_of(ctx, m))
     if targeting:
         hpa = targeting[0]
         low = (hpa.data.get("spec") or {}).get("minReplicas", 1)
-        return (low if isinstance(low, int) else None), f"{m.ref} may scale down to {low} ({hpa.ref} minReplicas)"
+        return (low if isinstance(low, int) else None), f"{m.ref}: minReplicas {low} of {hpa.ref}"
     replicas = (m.data.get("spec") or {}).get("replicas", 1)
-    return (replicas if isinstance(replicas, int) else None), f"{m.ref} runs {replicas} replica(s)"
+    return (replicas if isinstance(replicas, int) else None), f"{m.ref}: replicas {replicas}"
 
 
 def _parse(value) -> tuple[int, bool] | None:
@@ -80,7 +80,7 @@ def check(ctx: Context, conf: dict):
     pdbs = ctx.of_kind("PodDisruptionBudget")
     if not pdbs:
         return
-    workloads = workloads_by_ns(ctx)
+    workloads = Workloads(ctx)
     hpas = hpas_by_target(ctx)
     for pdb in pdbs:
         spec = pdb.data.get("spec") or {}
@@ -89,7 +89,7 @@ def check(ctx: Context, conf: dict):
         if isinstance(selector, dict) and not selector:
             selected = list(workloads.in_ns(ns))
         else:
-            selected = [w for w in workloads.in_ns(ns) if selects(selector, w.template_labels)]
+            selected = workloads.selected(selector, ns)
         if not selected:
             yield Finding(pdb, "/spec/selector" if "selector" in spec else "/spec",
                           f"{pdb.ref}: selects no workload in namespace {ns or '(none)'}; fix the selector to match "
@@ -120,6 +120,6 @@ def check(ctx: Context, conf: dict):
                 continue
             needed = math.ceil(number * total / 100) if percent else number
             if needed >= total:
-                yield Finding(pdb, pointer, f"{pdb.ref}: minAvailable {spec[field]} keeps all {total} pod(s) at the "
-                                            f"minimum ({why}), so no pod can be evicted and node drains hang; "
-                                            f"lower minAvailable below {total} or use maxUnavailable: 1")
+                yield Finding(pdb, pointer, f"{pdb.ref}: minAvailable {spec[field]} needs all {total} pod(s) of the "
+                                            f"minimum ({why}) up, so no pod can be evicted and node drains hang; "
+                                            f"set minAvailable below {total} or use maxUnavailable: 1")
