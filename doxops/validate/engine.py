@@ -145,34 +145,54 @@ def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> Po
             raise UsageError(f"{relative(path)}:{_lines_of(data, key)}: unknown key {key!r} "
                              f"(known: {', '.join(sorted(allowed_top))})")
 
+    current = [path]  # the file being checked, for messages
+
     def check_rules(rules, where) -> dict:
         for rule_id, settings in (rules or {}).items():
             line = _lines_of(rules, rule_id)
             if rule_id not in known:
-                raise UsageError(f"{relative(path)}:{line}: unknown rule {rule_id!r} in {where}; "
+                raise UsageError(f"{relative(current[0])}:{line}: unknown rule {rule_id!r} in {where}; "
                                  f"known rules: {', '.join(sorted(known))}")
             settings = settings or {}
             bad = set(settings) - {"level", "conf"}
             if bad:
-                raise UsageError(f"{relative(path)}:{line}: rule {rule_id}: unknown setting(s) {', '.join(sorted(bad))}"
+                raise UsageError(f"{relative(current[0])}:{line}: rule {rule_id}: unknown setting(s) {', '.join(sorted(bad))}"
                                  " (use level and conf)")
             if settings.get("level", "error") not in LEVELS:
-                raise UsageError(f"{relative(path)}:{line}: rule {rule_id}: level {settings['level']!r} "
+                raise UsageError(f"{relative(current[0])}:{line}: rule {rule_id}: level {settings['level']!r} "
                                  f"is not one of {', '.join(LEVELS)}")
         return _plain(rules or {})
 
-    environments = {}
-    for env, settings in (data.get("environments") or {}).items():
+    def check_env(settings, where: str, file: Path, node) -> dict:
         settings = settings or {}
         bad = set(settings) - {"rules", "providedSecrets", "providedConfigMaps"}
         if bad:
-            raise UsageError(f"{relative(path)}:{_lines_of(data['environments'], env)}: environments.{env}: "
-                             f"unknown key(s) {', '.join(sorted(bad))} (use rules, providedSecrets, providedConfigMaps)")
-        environments[env] = {
-            "rules": check_rules(settings.get("rules"), f"environments.{env}.rules"),
+            raise UsageError(f"{relative(file)}:{_lines_of(node, sorted(bad)[0])}: {where}: unknown key(s) "
+                             f"{', '.join(sorted(bad))} (use rules, providedSecrets, providedConfigMaps)")
+        return {
+            "rules": check_rules(settings.get("rules"), f"{where}.rules"),
             "providedSecrets": _plain(settings.get("providedSecrets") or {}),
             "providedConfigMaps": list(settings.get("providedConfigMaps") or []),
         }
+
+    environments = {}
+    for env, settings in (data.get("environments") or {}).items():
+        environments[env] = check_env(settings, f"environments.{env}", path, settings or {})
+    # An environment is a directory: environments/<env>/policy.yaml holds its own policy settings.
+    for env_file in sorted((path.parent / "environments").glob("*/policy.yaml")):
+        env = env_file.parent.name
+        try:
+            env_data = YAML(typ="rt").load(env_file.read_text(encoding="utf-8")) or {}
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{relative(env_file)}:{mark.line + 1}" if mark else relative(env_file)
+            raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        current[0] = env_file
+        mine = check_env(env_data, env, env_file, env_data)
+        merged = environments.setdefault(env, {"rules": {}, "providedSecrets": {}, "providedConfigMaps": []})
+        merged["rules"] = {**merged["rules"], **mine["rules"]}
+        merged["providedSecrets"] = {**merged["providedSecrets"], **mine["providedSecrets"]}
+        merged["providedConfigMaps"] = merged["providedConfigMaps"] + mine["providedConfigMaps"]
     return PolicyConfig(
         path=path,
         role_label=str(data.get("roleLabel", "dox-asdlc.io/role")),
@@ -216,8 +236,14 @@ class Context:
         return [m for kind in kinds for m in self._by_kind.get(kind, [])]
 
     def find(self, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
-        for m in self._by_kind.get(kind, []):
-            if m.name == name and (namespace is None or not m.namespace or m.namespace == namespace):
+        index = self.__dict__.setdefault("_name_index", {})
+        if kind not in index:
+            by_name: dict[str, list[Manifest]] = {}
+            for m in self._by_kind.get(kind, []):
+                by_name.setdefault(m.name, []).append(m)
+            index[kind] = by_name
+        for m in index[kind].get(name, []):
+            if namespace is None or not m.namespace or m.namespace == namespace:
                 return m
         return None
 
@@ -232,11 +258,27 @@ class Context:
                     yield Workload(m, spec, pointer)
 
     def workload(self, kind: str, name: str, namespace: str | None = None) -> Workload | None:
-        for w in self.workloads():
-            if w.manifest.kind == kind and w.manifest.name == name and (
-                    namespace is None or not w.manifest.namespace or w.manifest.namespace == namespace):
+        index = self.__dict__.get("_workload_index")
+        if index is None:
+            index = {}
+            for w in self.workloads():
+                index.setdefault((w.manifest.kind, w.manifest.name), []).append(w)
+            self._workload_index = index
+        for w in index.get((kind, name), []):
+            if namespace is None or not w.manifest.namespace or w.manifest.namespace == namespace:
                 return w
         return None
+
+    def hpas_for(self, manifest: Manifest) -> list[Manifest]:
+        """The HorizontalPodAutoscalers whose scaleTargetRef names ``manifest``."""
+        index = self.__dict__.get("_hpa_index")
+        if index is None:
+            index = {}
+            for hpa in self.of_kind("HorizontalPodAutoscaler"):
+                ref = (hpa.data.get("spec") or {}).get("scaleTargetRef") or {}
+                index.setdefault((str(ref.get("kind")), str(ref.get("name")), hpa.namespace), []).append(hpa)
+            self._hpa_index = index
+        return index.get((manifest.kind, manifest.name, manifest.namespace), [])
 
     @staticmethod
     def get(data: Any, pointer: str) -> Any:

@@ -102,8 +102,14 @@ def test_copied_environment_renders_with_no_code_change(repo_copy):
     shutil.copytree(repo_copy / "environments/minikube", repo_copy / "environments/staging")
     proc = run_dox(repo_copy, "render", "--env", "staging")
     assert proc.returncode == 0, proc.stderr
+    proc = run_dox(repo_copy, "validate", "--env", "staging")  # the copy still names minikube in its settings
+    assert proc.returncode == 1 and "set spec.environment: staging" in proc.stdout
+    settings = repo_copy / "environments/staging/argocd/settings.yaml"
+    settings.write_text(settings.read_text().replace("environment: minikube", "environment: staging"))
+    proc = run_dox(repo_copy, "render", "--env", "staging")
+    assert proc.returncode == 0, proc.stderr
     staging, minikube = tree(repo_copy / "rendered/staging"), tree(repo_copy / "rendered/minikube")
-    assert staging.keys() == minikube.keys() and len(staging) > 20
+    assert {k.replace("staging", "minikube") for k in staging} == minikube.keys() and len(staging) > 20
     proc = run_dox(repo_copy, "validate", "--env", "staging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -11,7 +11,8 @@ Passing: ``path: rendered/prod/workloads``, a directory of manifests, all in
 ``dox-asdlc``, with ``destination.namespace: dox-asdlc``.
 
 Failing: ``path: rendered/staging/workloads`` when staging was never
-rendered, or ``destination.namespace: default``.
+rendered, a path into another environment's output (when validating an
+environment), or ``destination.namespace: default``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def check(ctx: Context, conf: dict):
         if not path.startswith(conf["renderedRoot"]):
             yield Finding(app, "/spec/source/path", f"{app.ref}: path {path} is not under {conf['renderedRoot']}; "
                                                     "Argo CD syncs the rendered output only")
+        if ctx.env and not path.startswith(f"{conf['renderedRoot']}{ctx.env}/"):
+            yield Finding(app, "/spec/source/path",
+                          f"{app.ref}: environment {ctx.env} points at {path}, another environment's output; set "
+                          f"spec.environment: {ctx.env} in environments/{ctx.env}/argocd/settings.yaml")
         objects = synced_objects(ctx, app)
         if not objects:
             yield Finding(app, "/spec/source/path", f"{app.ref}: path {path} does not exist in the repository or "

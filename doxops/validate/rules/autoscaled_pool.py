@@ -48,9 +48,7 @@ def check(ctx: Context, conf: dict):
             if not ((container.get("resources") or {}).get("requests") or {}).get("cpu"):
                 yield Finding(m, pointer, f"{m.ref}: container {container.get('name')} requests no CPU; "
                                           "an HPA on CPU utilisation needs requests")
-        mine = [h for h in hpas if (h.data.get("spec", {}).get("scaleTargetRef") or {}).get("name") == m.name
-                and (h.data.get("spec", {}).get("scaleTargetRef") or {}).get("kind") == m.kind
-                and h.namespace == m.namespace]
+        mine = ctx.hpas_for(m)
         if not mine:
             yield Finding(m, "", f"{m.ref}: autoscaled pool with no HorizontalPodAutoscaler targeting it")
             continue

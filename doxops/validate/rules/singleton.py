@@ -32,7 +32,6 @@ CONF = {"role": "singleton"}
 
 
 def check(ctx: Context, conf: dict):
-    hpas = ctx.of_kind("HorizontalPodAutoscaler")
     for workload in ctx.workloads():
         m = workload.manifest
         if ctx.role(m) != conf["role"] or m.kind not in ("Deployment", "StatefulSet", "ReplicaSet"):
@@ -48,7 +47,5 @@ def check(ctx: Context, conf: dict):
                 pointer = "/spec/strategy/type" if m.data["spec"].get("strategy") else "/spec"
                 yield Finding(m, pointer, f"{m.ref}: singleton uses strategy {strategy}, which runs two pods during "
                                           "a rollout; use Recreate")
-        for hpa in hpas:
-            ref = hpa.data.get("spec", {}).get("scaleTargetRef") or {}
-            if ref.get("kind") == m.kind and ref.get("name") == m.name and hpa.namespace == m.namespace:
-                yield Finding(hpa, "/spec/scaleTargetRef", f"{hpa.ref} scales the singleton {m.ref}; remove it")
+        for hpa in ctx.hpas_for(m):
+            yield Finding(hpa, "/spec/scaleTargetRef", f"{hpa.ref} scales the singleton {m.ref}; remove it")
