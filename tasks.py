@@ -45,8 +45,8 @@ def tools(c, check=False):
     resolved = toolchain.resolve_all(build_missing=not check)
     width = max(len(t.name) for t in resolved)
     for t in resolved:
-        note = f" (built in {t.build_seconds:.0f} s)" if t.build_seconds else ""
-        print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{t.origin}{note}]")
+        origin = f"built in {t.build_seconds:.0f} s" if t.build_seconds else t.origin
+        print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{origin}]")
     if not check:
         from doxops import environments
 
@@ -156,4 +156,24 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
         raise errors.Findings(f"{len(changes)} resource{'s' if len(changes) != 1 else ''} changed")
 
 
-ns = Collection(tools, test, render, validate, diff)
+@task
+@_task
+def lint_workflows(c):
+    """Check the GitHub Actions workflows with the pinned actionlint."""
+    from doxops import toolchain
+    from doxops.paths import REPO_ROOT
+
+    tool = toolchain.resolve("actionlint")
+    files = sorted(str(p) for p in (REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if not files:
+        raise errors.UsageError(".github/workflows has no workflow files")
+    proc = subprocess.run([str(tool.path), "-no-color", *files], cwd=REPO_ROOT, capture_output=True, text=True)
+    print(proc.stdout, end="")
+    if proc.returncode == 1:
+        raise errors.Findings("actionlint found problems in the workflows (see above)")
+    if proc.returncode != 0:
+        raise errors.ToolError(f"actionlint failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    print(f"actionlint {tool.version}: {len(files)} workflow files clean")
+
+
+ns = Collection(tools, test, render, validate, diff, lint_workflows)

@@ -1,0 +1,43 @@
+"""The pull-request workflow: actionlint-clean, and safe for pull requests from forks."""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from doxops.paths import REPO_ROOT
+from tests.conftest import run_dox
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def test_workflows_pass_actionlint_and_a_broken_one_fails(repo_copy):
+    shutil.copytree(WORKFLOWS, repo_copy / ".github" / "workflows")
+    assert run_dox(repo_copy, "lint-workflows").returncode == 0
+    broken = repo_copy / ".github/workflows/checks.yaml"
+    broken.write_text(broken.read_text().replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    steps-typo: 1"))
+    proc = run_dox(repo_copy, "lint-workflows")
+    assert proc.returncode == 1 and "steps-typo" in proc.stdout
+
+
+def test_code_of_the_pull_request_never_runs_with_write_permissions():
+    checks, comment = load("checks.yaml"), load("comment.yaml")
+    assert checks["permissions"] == {"contents": "read"}
+    for job in checks["jobs"].values():
+        assert "permissions" not in job
+    assert set(comment[True]) == {"workflow_run"} if True in comment else set(comment["on"]) == {"workflow_run"}
+    steps = [s for job in comment["jobs"].values() for s in job["steps"]]
+    assert not any("checkout" in str(s.get("uses", "")) for s in steps)
+    assert not any("./dox" in str(s.get("run", "")) for s in steps)
+
+
+def test_the_workflow_runs_the_readme_commands():
+    runs = " ".join(str(s.get("run", "")) for s in load("checks.yaml")["jobs"]["checks"]["steps"])
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "./dox render --check validate" in runs and "./dox test" in runs
+    assert "./dox test" in readme
