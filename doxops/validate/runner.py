@@ -64,7 +64,30 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
                                    config=config)
         report.diagnostics = sorted(report.diagnostics + extra.diagnostics)
         report.resources += extra.resources
+    report.diagnostics = sorted(report.diagnostics + source_credentials(env, root, config))
     return report
+
+
+def source_credentials(env: Environment, root: Path = REPO_ROOT,
+                       config: engine.PolicyConfig | None = None) -> list[diag.Diagnostic]:
+    """The no-credentials rule over the environment's sources: its directory, shared values, chart values."""
+    from .rules import REGISTRY  # noqa: PLC0415
+
+    module = REGISTRY.get("no-credentials")
+    if module is None:
+        return []
+    config = config or engine.load_config(root / "policy.yaml", known_rules=REGISTRY)
+    level, conf = config.rule_settings(module.ID, module.LEVEL, getattr(module, "CONF", {}), env.name)
+    if level == "off":
+        return []
+    files = {p.resolve() for p in env.path.rglob("*.y*ml")}
+    for tree in ("apps", "helm", "argocd"):
+        files.update(p.resolve() for p in (root / tree).rglob("*.y*ml") if p.is_file())
+    found = module.scan(sorted(files), conf["plugins"], conf.get("ignoreKeys", ()))
+    return [diag.Diagnostic(relative(path, root), line, 1, level,
+                            f"{kind} in a source file; never commit credentials: reference a Secret by name, "
+                            "remove the value from git history and rotate it", module.ID)
+            for path, line, kind in found]
 
 
 def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES, namespace: str | None = None,

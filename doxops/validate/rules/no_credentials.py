@@ -81,8 +81,58 @@ def _ignored(line: str, value: str, ignore_keys: list[str]) -> bool:
                for match in re.finditer(pattern, line) for key in ignore_keys)
 
 
+#: Scan results by file content and scanner settings: a file already scanned is not scanned again.
+_MEMO: dict[str, list[tuple[int, str]]] = {}
+
+
+def _cache_dir() -> Path:
+    from ...paths import cache_dir  # noqa: PLC0415
+
+    return cache_dir() / "secret-scan"
+
+
 def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> list[tuple[Path, int, str]]:
-    """(path, line, secret type) of every credential detect-secrets finds in ``paths``."""
+    """(path, line, secret type) of every credential found in ``paths``, cached by content.
+
+    The cache key is the file's SHA-256 plus the scanner version and settings, so a cached answer is
+    exactly what a fresh scan would give; it lives in the per-user cache (``secret-scan/``).
+    """
+    import importlib.metadata  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    settings = json.dumps([importlib.metadata.version("detect-secrets"), sorted(plugins), sorted(ignore_keys)])
+    salt = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    directory = _cache_dir()
+    found: list[tuple[Path, int, str]] = []
+    todo: list[tuple[Path, str]] = []
+    for path in paths:
+        key = hashlib.sha256(Path(path).read_bytes()).hexdigest() + "-" + salt
+        if key not in _MEMO:
+            try:
+                _MEMO[key] = [tuple(x) for x in json.loads((directory / key[:2] / key).read_text())]
+            except (OSError, ValueError):
+                todo.append((Path(path), key))
+                continue
+        found.extend((Path(path), line, kind) for line, kind in _MEMO[key])
+    if todo:
+        fresh = _scan([p for p, _ in todo], plugins, ignore_keys)
+        for path, key in todo:
+            mine = sorted((line, kind) for p, line, kind in fresh if p == path)
+            _MEMO[key] = mine
+            try:
+                (directory / key[:2]).mkdir(parents=True, exist_ok=True)
+                tmp = directory / key[:2] / f".{key}.tmp"
+                tmp.write_text(json.dumps(mine))
+                tmp.replace(directory / key[:2] / key)
+            except OSError:
+                pass  # a read-only cache only costs speed
+            found.extend((path, line, kind) for line, kind in mine)
+    return sorted(set(found))
+
+
+def _scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> list[tuple[Path, int, str]]:
+    """(path, line, secret type) of every credential detect-secrets finds in ``paths`` (no cache)."""
     from detect_secrets import SecretsCollection  # noqa: PLC0415 - loaded only when the rule runs
     from detect_secrets.settings import transient_settings  # noqa: PLC0415
 
