@@ -176,4 +176,42 @@ def lint_workflows(c):
     print(f"actionlint {tool.version}: {len(files)} workflow files clean")
 
 
-ns = Collection(tools, test, render, validate, diff, lint_workflows)
+def _one_env(env):
+    from doxops import environments
+
+    selected = environments.select(env)
+    if len(selected) != 1:
+        raise errors.UsageError("name one environment with --env (or DOX_ENV)")
+    return selected[0]
+
+
+@task
+@_task
+def minikube_secrets(c, env="minikube", context=None):
+    """Create the environment's Secrets in the current kube context from your environment variables.
+
+    Reads DOX_GIT_USERNAME, DOX_GIT_TOKEN, ANTHROPIC_API_KEY and DOX_REDIS_PASSWORD; values go to
+    kubectl on stdin and are never printed or written to the repository.
+
+    :param env: the environment whose namespace receives the Secrets (default minikube)
+    :param context: kube context to use (default: the current one)
+    """
+    from doxops import operate
+
+    operate.create_minikube_secrets(_one_env(env), context)
+
+
+@task
+@_task
+def argocd_bootstrap(c, env=None, context=None):
+    """Apply an environment's bootstrap AppProject and root Application (once per cluster).
+
+    :param env: the environment to bootstrap
+    :param context: kube context of the cluster running Argo CD (default: the current one)
+    """
+    from doxops import operate
+
+    operate.argocd_bootstrap(_one_env(env), context)
+
+
+ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap)
