@@ -105,7 +105,7 @@ def render(c, env=None, check=False, jobs=0, force=False):
 
 @task
 @_task
-def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None):
+def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None, force=False):
     """Validate rendered/<env> (or --path DIR): kubeconform, strict and offline, then the policy rules.
 
     :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
@@ -113,6 +113,7 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     :param format: text (default), json, junit or sarif
     :param kubernetes_version: schema version for --path (default 1.36); environments state their own
     :param namespace: expected namespace for --path (default: not checked)
+    :param force: validate even when nothing changed since the last validation
     """
     from doxops import environments
     from doxops.validate import runner
@@ -124,7 +125,7 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
             raise errors.UsageError("give --env or --path, not both")
         reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace)]
     else:
-        reports = [runner.validate_env(e) for e in environments.select(env)]
+        reports = runner.validate_envs(environments.select(env), use_cache=not force)
     runner.emit(reports, format)
 
 
@@ -214,4 +215,22 @@ def argocd_bootstrap(c, env=None, context=None):
     operate.argocd_bootstrap(_one_env(env), context)
 
 
-ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap)
+@task
+@_task
+def bench(c, repeat=3, scales="1,5,20,50"):
+    """Measure render, validate, diff and the policy engine against the bare tools (a few minutes).
+
+    :param repeat: repetitions per measure (medians are reported)
+    :param scales: numbers of generated environments for the scaling measure
+    """
+    from doxops import bench as bench_mod
+
+    try:
+        counts = tuple(int(x) for x in scales.split(",") if x.strip())
+    except ValueError:
+        raise errors.UsageError(f"--scales {scales!r}: give comma-separated numbers, e.g. 1,5,20,50") from None
+    results = bench_mod.run(repeat=max(1, repeat), scales=counts or (1, 5))
+    print(bench_mod.table(results))
+
+
+ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap, bench)

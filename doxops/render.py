@@ -608,20 +608,31 @@ def targets(env: Environment) -> list[tuple[str, Path]]:
     return out
 
 
+def render_target(subdir: str, directory: Path, tools: dict[str, Path], home: Path, root: Path) -> dict[str, str]:
+    """One kustomization (an environment's workloads, or its Argo CD objects) as ``{path: text}``."""
+    check_containment(directory, root)
+    preflight(directory, root)
+    origin = relative(directory, root)
+    target_home = home / subdir
+    target_home.mkdir(parents=True, exist_ok=True)
+    stream = build_stream(directory, tools, target_home, root)
+    check_patches_applied(directory, stream, tools, target_home, root)
+    resources = normalise(stream, origin, directory)
+    if not resources:
+        raise UsageError(f"{origin}: kustomize produced no resources; check its resources and helmCharts")
+    return {f"{subdir}/{name}": file_text(resource, origin)
+            for resource, name in zip(resources, file_names(resources, origin))}
+
+
 def render_env(env: Environment, tools: dict[str, Path], home: Path, root: Path = REPO_ROOT) -> dict[str, str]:
-    """``{relative path under rendered/<env>: text}`` for one environment."""
+    """``{relative path under rendered/<env>: text}`` for one environment; its targets in parallel."""
     files: dict[str, str] = {}
-    for subdir, directory in targets(env):
-        check_containment(directory, root)
-        preflight(directory, root)
-        origin = relative(directory, root)
-        stream = build_stream(directory, tools, home, root)
-        check_patches_applied(directory, stream, tools, home, root)
-        resources = normalise(stream, origin, directory)
-        if not resources:
-            raise UsageError(f"{origin}: kustomize produced no resources; check its resources and helmCharts")
-        for resource, name in zip(resources, file_names(resources, origin)):
-            files[f"{subdir}/{name}"] = file_text(resource, origin)
+    parts = targets(env)
+    if len(parts) == 1:
+        return render_target(*parts[0], tools, home, root)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        for part in pool.map(lambda t: render_target(t[0], t[1], tools, home, root), parts):
+            files.update(part)
     return files
 
 

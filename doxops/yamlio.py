@@ -31,21 +31,29 @@ class StrictLoader(_BaseLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
     def construct_mapping(self, node, deep=False):
-        seen: dict[Any, Any] = {}
-        for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping node, but found {node.id}",
+                                                    node.start_mark)
+        self.flatten_mapping(node)  # YAML merge keys (<<), as SafeLoader does
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
             try:
-                hash(key)
+                duplicate = key in mapping
             except TypeError:
-                continue  # the base class reports unhashable keys itself
-            if key in seen:
-                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        "found unhashable key", key_node.start_mark) from None
+            if duplicate:
+                first = next(k for k, _ in node.value if self.construct_object(k, deep=True) == key)
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
-                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})", mark,
+                    f"found duplicate key {key!r} (first at line {first.start_mark.line + 1})", key_node.start_mark,
                 )
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True))
 
 
 @dataclass(frozen=True)

@@ -126,18 +126,24 @@ class Api:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{note}")
             time.sleep(interval)
 
-    def watch(self, path: str, resource_version: str, *, timeout: float = 300.0, **query) -> Iterator[dict]:
-        """Events of ``GET path?watch=1`` from ``resource_version``, until the server ends the stream."""
-        params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "false",
-                  "timeoutSeconds": str(int(timeout)), **query}
+    def open_watch(self, path: str, resource_version: str, *, timeout: float = 300.0, **query):
+        """The open response of ``GET path?watch=1`` from ``resource_version``: one JSON event per line.
+
+        Close it (from any thread) to end the watch; :func:`events` reads it.
+        """
+        params = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": str(int(timeout)), **query}
         request = urllib.request.Request(self._url(path, params), method="GET")
         request.add_header("Accept", "application/json")
-        with urllib.request.urlopen(request, context=self.context, timeout=timeout + 10) as response:
-            while True:
-                try:
-                    line = response.readline()
-                except (socket.timeout, TimeoutError, ssl.SSLError, OSError):
-                    return
-                if not line:
-                    return
-                yield json.loads(line)
+        return urllib.request.urlopen(request, context=self.context, timeout=timeout + 10)
+
+
+def events(response) -> Iterator[dict]:
+    """Events of an open watch response until the stream ends or is closed."""
+    while True:
+        try:
+            line = response.readline()
+        except (socket.timeout, TimeoutError, ssl.SSLError, OSError, ValueError, AttributeError):
+            return
+        if not line:
+            return
+        yield json.loads(line)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +38,7 @@ class Report:
     resources: int
     diagnostics: list[diag.Diagnostic] = field(default_factory=list)
     seconds: float = 0.0
+    cached: bool = False
 
     @property
     def errors(self) -> int:
@@ -48,6 +53,52 @@ def validate_manifests(name: str, manifests: list[Manifest], kubernetes_version:
         policy = engine.run(manifests, env=env, namespace=namespace, config=config)
         schema = schema_future.result()
     return Report(name, len(manifests), sorted(schema + policy), time.monotonic() - started)
+
+
+def _cache_key(env: Environment, root: Path) -> str:
+    """Everything a validation result depends on: output, sources, policy, pipeline code, tool versions."""
+    from .. import render  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    digest.update((render.tree_hash(root / "rendered" / env.name) or "").encode())
+    trees = [env.path, root / "apps", root / "helm", root / "argocd", Path(__file__).resolve().parent.parent]
+    files = [p for t in trees if t.exists() for p in t.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files += [root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
+    for path in sorted(files):
+        if path.is_file():
+            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr) -> Report:
+    """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed."""
+    from ..render import STATE_DIR  # noqa: PLC0415
+
+    key = _cache_key(env, root)
+    cache = root / STATE_DIR / "validate-cache" / f"{env.name}.json"
+    try:
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            return Report(env.name, data["resources"], [diag.Diagnostic(**d) for d in data["diagnostics"]],
+                          0.0, cached=True)
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError):
+        progress(f"validate {env.name}: validation cache is corrupt; validating afresh")
+    report = validate_env(env, root)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "resources": report.resources,
+                               "diagnostics": [dataclasses.asdict(d) for d in report.diagnostics]}))
+    tmp.replace(cache)
+    return report
+
+
+def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bool = True) -> list[Report]:
+    """Every environment in parallel (kubeconform and the policies of each overlap)."""
+    one = validate_env_cached if use_cache else validate_env
+    with ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2))) as pool:
+        return list(pool.map(lambda e: one(e, root), envs))
 
 
 def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None) -> Report:
@@ -111,7 +162,8 @@ def emit(reports: list[Report], fmt: str, out=sys.stdout, progress: Progress = _
         if len(everything) > 5:
             print("\n" + diag.table(everything), file=out)
         for r in reports:
-            progress(f"validate {r.name}: {diag.summary(r.diagnostics, r.resources)} ({r.seconds:.2f} s)")
+            timing = "unchanged since the last validation" if r.cached else f"{r.seconds:.2f} s"
+            progress(f"validate {r.name}: {diag.summary(r.diagnostics, r.resources)} ({timing})")
     elif fmt == "json":
         print(diag.to_json(everything, resources), file=out)
     elif fmt == "junit":

@@ -116,7 +116,7 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
                 continue
         found.extend((Path(path), line, kind) for line, kind in _MEMO[key])
     if todo:
-        fresh = _scan([p for p, _ in todo], plugins, ignore_keys)
+        fresh = _scan_parallel([p for p, _ in todo], plugins, ignore_keys)
         for path, key in todo:
             mine = sorted((line, kind) for p, line, kind in fresh if p == path)
             _MEMO[key] = mine
@@ -129,6 +129,21 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
                 pass  # a read-only cache only costs speed
             found.extend((path, line, kind) for line, kind in mine)
     return sorted(set(found))
+
+
+def _scan_parallel(paths: list[Path], plugins: list[str], ignore_keys) -> list[tuple[Path, int, str]]:
+    """``_scan`` on every core when there is enough to scan (the scanner is pure Python)."""
+    import multiprocessing  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    workers = min(os.cpu_count() or 1, len(paths) // 16)
+    if workers < 2:
+        return _scan(paths, plugins, ignore_keys)
+    chunks = [paths[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = pool.map(_scan, chunks, [plugins] * workers, [list(ignore_keys)] * workers)
+        return [item for part in parts for item in part]
 
 
 def _scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> list[tuple[Path, int, str]]:
