@@ -101,6 +101,7 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
     import hashlib  # noqa: PLC0415
     import json  # noqa: PLC0415
 
+    _plugins_used(plugins)  # an unknown plugin is a usage error before anything is read
     settings = json.dumps([importlib.metadata.version("detect-secrets"), sorted(plugins), sorted(ignore_keys)])
     salt = hashlib.sha256(settings.encode()).hexdigest()[:16]
     directory = _cache_dir()
@@ -131,12 +132,39 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
     return sorted(set(found))
 
 
+def _prefilter(plugins: list[str]):
+    """A test that a file may hold something one of ``plugins`` reports, built from the plugins' own
+    patterns (each regex-based detector's ``denylist``; the keyword detector's keyword list). A file
+    that matches none cannot produce a finding, so detect-secrets need not read it line by line.
+    Returns None (scan everything) if a plugin exposes no patterns."""
+    import re as re_  # noqa: PLC0415
+
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class  # noqa: PLC0415
+    from detect_secrets.plugins import keyword  # noqa: PLC0415
+
+    classes = {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    patterns = []
+    for name in plugins:
+        cls = classes[name]
+        if name == "KeywordDetector":
+            patterns.append(re_.compile(keyword.DENYLIST_REGEX if hasattr(keyword, "DENYLIST_REGEX")
+                                        else "|".join(keyword.DENYLIST), re_.IGNORECASE))
+        elif isinstance(getattr(cls, "denylist", None), (list, tuple)):
+            patterns.extend(p if hasattr(p, "search") else re_.compile(p) for p in cls.denylist)
+        else:
+            return None
+    return lambda text: any(p.search(text) for p in patterns)
+
+
 def _scan_parallel(paths: list[Path], plugins: list[str], ignore_keys) -> list[tuple[Path, int, str]]:
     """``_scan`` on every core when there is enough to scan (the scanner is pure Python)."""
     import multiprocessing  # noqa: PLC0415
     import os  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
+    may_hold = _prefilter(plugins)
+    if may_hold is not None:
+        paths = [p for p in paths if may_hold(p.read_text(encoding="utf-8", errors="replace"))]
     workers = min(os.cpu_count() or 1, len(paths) // 16)
     if workers < 2:
         return _scan(paths, plugins, ignore_keys)
