@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from pathlib import Path
 
 from ...errors import UsageError
@@ -83,6 +84,8 @@ def _ignored(line: str, value: str, ignore_keys: list[str]) -> bool:
 
 #: Scan results by file content and scanner settings: a file already scanned is not scanned again.
 _MEMO: dict[str, list[tuple[int, str]]] = {}
+#: detect-secrets keeps its settings in process-global state: one scan at a time per process.
+_LOCK = threading.Lock()
 
 
 def _cache_dir() -> Path:
@@ -117,7 +120,8 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
                 continue
         found.extend((Path(path), line, kind) for line, kind in _MEMO[key])
     if todo:
-        fresh = _scan_parallel([p for p, _ in todo], plugins, ignore_keys)
+        with _LOCK:
+            fresh = _scan_parallel([p for p, _ in todo], plugins, ignore_keys)
         for path, key in todo:
             mine = sorted((line, kind) for p, line, kind in fresh if p == path)
             _MEMO[key] = mine
