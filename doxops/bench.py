@@ -20,13 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import environments, render, schemas, toolchain, yamlio
-from .paths import REPO_ROOT, cache_dir
+from .paths import REPO_ROOT, cache_dir, copy_working_tree
 from .validate import kubeconform
 
 Progress = Callable[[str], None]
-COPIED = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
-          "requirements.lock", "policy.yaml", "pyproject.toml", ".gitignore")
-
 TARGETS = {
     "cold_ratio": 1.0, "validate_uncached_s": 2.0, "warm_noop_s": 1.0, "diff_committed_s": 1.0,
     "diff_rerender_cold_s": 10.0, "diff_rerender_warm_s": 3.0, "policy_10000_s": 2.0,
@@ -38,22 +35,11 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def copy_repo(target: Path) -> Path:
-    target.mkdir(parents=True)
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".dox"))
-        elif source.exists():
-            shutil.copy2(source, target / name)
-    return target
-
-
 class Scratch:
     """A repository copy with its own per-user cache for the pipeline's caches (tools shared)."""
 
     def __init__(self, base: Path, name: str) -> None:
-        self.root = copy_repo(base / name)
+        self.root = copy_working_tree(base / name)
         self.cache = base / f"{name}-cache"
         # Share the built tools and schemas, not the pipeline's caches.
         self.cache.mkdir()

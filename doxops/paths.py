@@ -30,3 +30,22 @@ def relative(path: Path, root: Path = REPO_ROOT) -> str:
         return str(Path(path).resolve().relative_to(root))
     except ValueError:
         return str(path)
+
+
+#: What a working copy needs to render, validate and diff (no .git, no .venv, no caches).
+WORKING_COPY = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
+                "requirements.lock", "policy.yaml", "pyproject.toml", "diff.yaml", ".gitignore")
+
+
+def copy_working_tree(target: Path, root: Path = REPO_ROOT) -> Path:
+    """A scratch copy of the repository's working files (for tests and the benchmark)."""
+    import shutil  # noqa: PLC0415
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WORKING_COPY:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".dox", ".*.tmp"))
+        elif source.exists():
+            shutil.copy2(source, target / name)
+    return target

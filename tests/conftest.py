@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from doxops.paths import REPO_ROOT
-
-#: What a working copy needs to render, validate and diff (no .git, no .venv, no caches).
-COPIED = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
-          "requirements.lock", "policy.yaml", "pyproject.toml", "diff.yaml", ".gitignore")
-
+from doxops.paths import copy_working_tree
 
 def copy_repo(target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        elif source.exists():
-            shutil.copy2(source, target / name)
-    return target
+    return copy_working_tree(target)
 
 
 def run_dox(repo: Path, *args: str, env: dict | None = None, timeout: int = 120,

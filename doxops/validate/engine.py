@@ -127,17 +127,25 @@ def _lines_of(node, key) -> int:
         return 1
 
 
+def _read_rt(path: Path):
+    """A configuration file with line numbers (ruamel round-trip); a syntax error names its line."""
+    try:
+        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{relative(path)}:{mark.line + 1}" if mark else relative(path)
+        raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is not None and not isinstance(data, dict):
+        raise UsageError(f"{relative(path)}:1: expected a mapping of settings")
+    return data or {}
+
+
 def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> PolicyConfig:
     """Read and check policy.yaml: an unknown rule id or level is an error with its line."""
     known = set(known_rules)
     if not path.exists():
         return PolicyConfig(path)
-    try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8")) or {}
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{relative(path)}:{mark.line + 1}" if mark else relative(path)
-        raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = _read_rt(path)
     allowed_top = {"roleLabel", "namespace", "rules", "environments", "providedSecrets", "providedConfigMaps",
                    "gitCredentialsSecret"}
     for key in data:
@@ -181,12 +189,7 @@ def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> Po
     # An environment is a directory: environments/<env>/policy.yaml holds its own policy settings.
     for env_file in sorted((path.parent / "environments").glob("*/policy.yaml")):
         env = env_file.parent.name
-        try:
-            env_data = YAML(typ="rt").load(env_file.read_text(encoding="utf-8")) or {}
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{relative(env_file)}:{mark.line + 1}" if mark else relative(env_file)
-            raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        env_data = _read_rt(env_file)
         current[0] = env_file
         mine = check_env(env_data, env, env_file, env_data)
         merged = environments.setdefault(env, {"rules": {}, "providedSecrets": {}, "providedConfigMaps": []})
