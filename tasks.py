@@ -66,7 +66,10 @@ def test(c, pytest_args=None, k=None):
     """
     from doxops import schemas, toolchain, environments
 
+    from doxops.cluster import binaries
+
     toolchain.resolve_all()
+    binaries.ensure()  # the e2e control plane: built once per machine (about 8 minutes cold)
     for version in sorted({e.kubernetes_version for e in environments.discover()} or {"1.36"}):
         schemas.schema_set(version)
     command = [sys.executable, "-m", "pytest", *(pytest_args or [])]
@@ -233,4 +236,20 @@ def bench(c, repeat=3, scales="1,5,20,50"):
     print(bench_mod.table(results))
 
 
-ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap, bench)
+@task
+@_task
+def e2e(c, env=None, keep=False, sequential=False):
+    """Apply each environment to a real local control plane (127.0.0.1 only) and check its acceptance scenarios.
+
+    :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
+    :param keep: keep every run's work directory (logs, admin kubeconfig, rendered test variant)
+    :param sequential: run the environments one after the other instead of side by side
+    """
+    from doxops import environments
+    from doxops.cluster import e2e as e2e_mod
+
+    names = [e.name for e in environments.select(env)]
+    e2e_mod.run_e2e(names, keep=keep, parallel=not sequential)
+
+
+ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap, bench, e2e)

@@ -129,12 +129,23 @@ class Api:
     def open_watch(self, path: str, resource_version: str, *, timeout: float = 300.0, **query):
         """The open response of ``GET path?watch=1`` from ``resource_version``: one JSON event per line.
 
-        Close it (from any thread) to end the watch; :func:`events` reads it.
+        :func:`events` reads it; :func:`end_watch` ends it from any thread.
         """
         params = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": str(int(timeout)), **query}
         request = urllib.request.Request(self._url(path, params), method="GET")
         request.add_header("Accept", "application/json")
         return urllib.request.urlopen(request, context=self.context, timeout=timeout + 10)
+
+
+def end_watch(response) -> None:
+    """End a watch another thread is reading: shut its socket down (closing the buffered reader
+    instead would wait for that thread's blocked read to return)."""
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def events(response) -> Iterator[dict]:

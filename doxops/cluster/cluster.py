@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -50,7 +51,7 @@ import yaml
 
 from ..errors import ToolError
 from . import binaries as binaries_mod
-from .api import Api, ApiError
+from .api import Api
 from .pki import Pki, make_pki
 from .process import Process, stop_all
 
@@ -479,9 +480,6 @@ class Cluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
         return proc
 
-    def log_tails(self, lines: int = 15) -> str:
-        return "\n\n".join(p.describe() for p in self.processes)
-
     def socket_report(self) -> list[tuple[str, str, str]]:
         """``(process, state, "local -> remote")`` for every TCP socket of every process we started."""
         return socket_addresses([p for p in self.processes if p.alive])
@@ -502,8 +500,6 @@ def _decode_v6(hex_address: str) -> str:
     address, port = hex_address.split(":")
     words = [address[i:i + 8] for i in range(0, 32, 8)]
     raw = b"".join(bytes.fromhex(w)[::-1] for w in words)
-    import ipaddress
-
     ip = ipaddress.IPv6Address(raw)
     shown = str(ip.ipv4_mapped) if ip.ipv4_mapped else str(ip)
     return f"[{shown}]:{int(port, 16)}"

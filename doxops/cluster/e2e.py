@@ -22,7 +22,6 @@ HPA acts on metrics-server's numbers. What is simulated is listed in :data:`SIMU
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import shutil
 import tempfile
@@ -39,9 +38,9 @@ import yaml
 from .. import environments, render, schemas
 from ..environments import Environment
 from ..errors import Findings
-from ..paths import REPO_ROOT, relative
+from ..paths import REPO_ROOT
 from . import binaries as binaries_mod
-from .api import JSON_PATCH, MERGE, STRATEGIC, Api, ApiError, events
+from .api import MERGE, STRATEGIC, Api, ApiError, end_watch, events
 from .cluster import CPU_ANNOTATION, LOOPBACK, METRICS_SERVICE, NODE_NAME, Cluster, non_loopback_sockets
 from .simulators import INGRESS_ADDRESS, Simulators
 
@@ -204,11 +203,12 @@ class PodWatch:
                 self.max_present = max(self.max_present, len(self.present))
 
     def stop(self) -> None:
+        end_watch(self._response)
+        self._thread.join(timeout=5)
         try:
             self._response.close()
         except Exception:  # noqa: BLE001 - closing a finished stream
             pass
-        self._thread.join(timeout=5)
 
     def story(self) -> str:
         with self._lock:
@@ -355,8 +355,13 @@ class Scenario:
         namespace_files = sorted({str(p) for p, d in _load_docs(self.manifests / "workloads")
                                   if d.get("kind") == "Namespace"})
         crds = [Path(p) for p in schemas.crd_manifests()]
+        crd_docs = [d for p in crds for d in yaml.safe_load_all(p.read_text()) if d]
+        webhooks = [d["metadata"]["name"] for d in crd_docs if d.get("kind") != "CustomResourceDefinition"
+                    or (d.get("spec", {}).get("conversion") or {}).get("strategy") == "Webhook"]
+        self.require("upstream CRD files hold CRDs only, without conversion webhooks", not webhooks,
+                      ", ".join(webhooks))
         self.kubectl_apply(*[Path(p) for p in namespace_files], *crds)
-        names = [d["metadata"]["name"] for p in crds for d in yaml.safe_load_all(p.read_text()) if d]
+        names = [d["metadata"]["name"] for d in crd_docs]
 
         def established() -> bool:
             for name in names:
@@ -499,6 +504,20 @@ class Scenario:
             self.check("CRD validation refuses an invalid Application (test of the test)", exc.status == 422,
                        exc.message[:160])
 
+    def external_secrets(self) -> None:
+        for es in self.docs_of("ExternalSecret"):
+            name = es["metadata"]["name"]
+            path = f"/apis/external-secrets.io/v1/namespaces/{self.namespace}/externalsecrets/{name}"
+            target = (es["spec"].get("target") or {}).get("name") or name
+            self.wait(f"ExternalSecret {name} Ready (simulated operator)", lambda: any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (self.api.get(path).get("status") or {}).get("conditions") or []), 30)
+            secret = self.api.get_or_none(f"{self.ns}/secrets/{target}") or {}
+            owners = [o["kind"] for o in secret.get("metadata", {}).get("ownerReferences") or []]
+            self.check(f"ExternalSecret {name}: Ready, Secret {target} created with keys "
+                       f"{sorted(secret.get('data') or {})}", bool(secret.get("data")) and
+                       (owners == ["ExternalSecret"]) == ((es["spec"].get("target") or {}).get("creationPolicy", "Owner") == "Owner"))
+
     def hitl_ui(self) -> None:
         web = self.role("web")
         name = web["metadata"]["name"]
@@ -581,15 +600,23 @@ class Scenario:
         victim = settled(new_image)["metadata"]["name"]
         watch = PodWatch(self.api, self.namespace, selector)
         self.api.delete(f"{self.ns}/pods/{victim}")
-        self.wait(f"{name}: replacement of a deleted pod Running",
-                  lambda: (lambda p: p and p["metadata"]["name"] != victim and not any(
-                      q["metadata"]["name"] == victim for q in self.pods(selector)) and p)(settled(new_image)), 60)
+
+        def replaced():  # one pod again, Running, and it is not the deleted one
+            pod = settled(new_image)
+            return pod if pod and pod["metadata"]["name"] != victim else None
+
+        self.wait(f"{name}: replacement of a deleted pod Running", replaced, 60)
         watch.stop()
-        overlapped = watch.max_present >= 2
-        self.observe(f"{name}: deleting pod {victim} -> a replacement was created while it terminated; "
-                     f"{'two pods overlapped' if overlapped else 'no overlap'} (at most {watch.max_present} at once: "
-                     f"{watch.story()}). Recreate only orders rollouts; a deleted or evicted pod is replaced at once, "
-                     "so a terminating orchestrator and its successor can briefly coexist.")
+        if watch.max_present >= 2:
+            gone = next((t for t, what, pod_name, _ in watch.timeline if what == "gone" and pod_name == victim), None)
+            created = next((t for t, what, pod_name, _ in watch.timeline if what == "created"), None)
+            span = f" for {gone - created:.1f} s" if gone is not None and created is not None else ""
+            self.observe(f"{name}: deleting pod {victim}: the ReplicaSet created a replacement while it was still "
+                         f"terminating, so two orchestrator pods overlapped{span} ({watch.story()}). Recreate orders "
+                         "rollouts only; a deleted or evicted pod is replaced at once.")
+        else:
+            self.observe(f"{name}: deleting pod {victim}: the replacement came only after it was gone, no overlap "
+                         f"({watch.story()})")
         self.check(f"{name}: deleted pod replaced, back to exactly 1 pod", settled(new_image) is not None)
 
         # 3. The test of the test: the same watch sees two pods under RollingUpdate with maxSurge 1.
@@ -631,8 +658,6 @@ class Scenario:
         container = pool["spec"]["template"]["spec"]["containers"][0]
         request = _cpu_millis(container["resources"]["requests"]["cpu"])
         metrics_path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{self.namespace}/pods"
-        self.wait(f"{name}: metrics-server reports the pods' CPU (scraped from kwok)",
-                  lambda: len([m for m in self.api.items(metrics_path, labelSelector=selector)]) >= low, 90)
 
         def set_usage(millis: int) -> None:
             self.api.patch(f"/api/v1/nodes/{NODE_NAME}",
@@ -656,6 +681,10 @@ class Scenario:
         self.wait(f"{name}: scale up to {high} under {hot}m CPU per pod ({hot * 100 // request}% of the request)",
                   at_max, 150, interval=1.0)
         up_seconds = time.monotonic() - started
+        usage = {m["metadata"]["name"]: c["usage"]["cpu"] for m in self.api.items(metrics_path, labelSelector=selector)
+                 for c in m.get("containers") or [] if c["name"] == container["name"]}
+        self.check(f"{name}: metrics.k8s.io (metrics-server, scraping kwok) reports the pods' CPU",
+                   len(usage) >= low, f"{len(usage)} pods, e.g. {next(iter(usage.values()), None)}")
         status = self.api.get(hpa_path).get("status", {})
         utilisation = next((m["resource"]["current"].get("averageUtilization") for m in status.get("currentMetrics") or []
                             if m.get("type") == "Resource"), None)
@@ -672,9 +701,11 @@ class Scenario:
         self.wait(f"{name}: scale back down to {low}", lambda: replicas() == low, 150, interval=1.0)
         down_seconds = time.monotonic() - started
         self.wait(f"{name}: {low} pods left after scale-down", lambda: len(self.pods(selector)) == low, 60)
+        live_window = (self.api.get(hpa_path)["spec"].get("behavior", {}).get("scaleDown", {})
+                       .get("stabilizationWindowSeconds"))
         self.check(f"{name}: back down to {low} after the stabilisation window ({window} s)",
-                   window is not None and down_seconds >= window,
-                   f"scaled down {down_seconds:.0f} s after CPU fell to 10%")
+                   window is not None and live_window == window and down_seconds >= window,
+                   f"scaled down {down_seconds:.0f} s after CPU fell to 10% (live HPA window {live_window} s)")
 
     def loopback(self) -> None:
         node = self.api.get(f"/api/v1/nodes/{NODE_NAME}")
@@ -721,9 +752,21 @@ def _git_credentials_expectation() -> tuple[str, str]:
 # ---------------------------------------------------------------------- the runner
 
 
-def run_env(env: Environment, paths: dict[str, Path], *, keep: bool = False, progress: Progress = print,
-            parallel_scenarios: bool = True) -> EnvReport:
-    """One environment, start to teardown; never raises for a failed check (the report says it)."""
+def _attempt(report: EnvReport, step: Callable[[], None]) -> bool:
+    """Run one scenario step; a failed requirement or an unexpected error becomes a failed check."""
+    try:
+        step()
+        return True
+    except ScenarioFailed:
+        return False
+    except Exception as exc:  # noqa: BLE001 - reported with its message; the other steps still run
+        report.checks.append(Check(f"{step.__name__.replace('_', ' ')} ran to the end", False,
+                                   f"{type(exc).__name__}: {exc}"))
+        return False
+
+
+def run_env(env: Environment, paths: dict[str, Path], *, keep: bool = False, progress: Progress = print) -> EnvReport:
+    """One environment, from render to teardown; never raises for a failed check (the report says it)."""
     report = EnvReport(env.name)
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"dox-e2e-{env.name}-"))
@@ -732,53 +775,38 @@ def run_env(env: Environment, paths: dict[str, Path], *, keep: bool = False, pro
     try:
         manifests, files = render_variant(env, scratch / "variant", say)
         problems = variant_differences(env, files)
-        scenario_report_check = Check(
-            f"test variant = rendered/{env.name} + {E2E_VALUES} only", not problems, "; ".join(problems[:5]))
-        report.checks.append(scenario_report_check)
+        report.checks.append(Check(f"test variant = rendered/{env.name} + {E2E_VALUES} only", not problems,
+                                   "; ".join(problems[:5])))
         with cluster:
             scenario = Scenario(env, cluster, manifests, report, say)
             with Simulators(cluster.api) as simulators:
-                try:
-                    scenario.guard()
-                    scenario.provide_storage()
-                    scenario.apply_crds_and_namespaces()
+                def provide_secrets() -> None:
                     scenario.provide_secrets(simulators)
-                    scenario.apply_everything()
-                    scenario.stateful_sets()
-                    steps = [scenario.orchestrator, scenario.workers]
-                    if parallel_scenarios:
-                        with ThreadPoolExecutor(max_workers=2) as pool:
-                            for future in [pool.submit(step) for step in steps]:
-                                try:
-                                    future.result()
-                                except ScenarioFailed:
-                                    pass
-                    else:
-                        for step in steps:
-                            try:
-                                step()
-                            except ScenarioFailed:
-                                pass
+
+                setup = (scenario.guard, scenario.provide_storage, scenario.apply_crds_and_namespaces,
+                         provide_secrets, scenario.apply_everything)
+                if all(_attempt(report, step) for step in setup):
+                    for step in (scenario.external_secrets, scenario.stateful_sets):
+                        _attempt(report, step)
+                    # The orchestrator's rollouts and the workers' autoscaling touch different objects and
+                    # mostly wait on controllers: they run side by side.
+                    with ThreadPoolExecutor(max_workers=2) as pool:
+                        list(pool.map(lambda step: _attempt(report, step), (scenario.orchestrator, scenario.workers)))
                     for step in (scenario.hitl_ui, scenario.config_and_service_resolution, scenario.pod_security,
                                  scenario.argocd, scenario.loopback):
-                        try:
-                            step()
-                        except ScenarioFailed:
-                            pass
-                except ScenarioFailed:
-                    pass
+                        _attempt(report, step)
                 if simulators.errors:
-                    report.checks.append(Check("simulators ran without errors", False, "; ".join(simulators.errors[:3])))
+                    report.checks.append(Check("simulators ran without errors", False,
+                                               "; ".join(simulators.errors[:3])))
             if not report.ok:
                 cluster.mark_failed()
-                failing = "\n\n".join(p.describe() for p in cluster.processes if p.name in (
-                    "kube-controller-manager", "kwok", "metrics-server") or not p.alive)
-                report.observations.append(f"log tails at failure:\n{failing}")
-    except Exception as exc:  # noqa: BLE001 - reported as a failed check with its message (and log tails)
+    except Exception as exc:  # noqa: BLE001 - start-up errors carry their log tails in the message
         cluster.mark_failed()
         report.checks.append(Check("the cluster and the run itself", False, f"{type(exc).__name__}: {exc}"))
     finally:
         report.seconds = time.monotonic() - started
+        if not report.ok and cluster.processes and not any("log tails" in o for o in report.observations):
+            report.observations.append("log tails:\n" + "\n\n".join(p.describe() for p in cluster.processes))
         if report.ok and not keep:
             shutil.rmtree(scratch, ignore_errors=True)
         else:
@@ -786,21 +814,31 @@ def run_env(env: Environment, paths: dict[str, Path], *, keep: bool = False, pro
     return report
 
 
-def run_e2e(env_names: list[str] | None, keep: bool = False, progress: Progress = print,
-            parallel: bool = False) -> list[EnvReport]:
-    """Apply each environment (all when ``env_names`` is empty) to its own real control plane and check it.
+def run_reports(env_names: list[str] | None, keep: bool = False, progress: Progress = print,
+                parallel: bool = True, paths: dict[str, Path] | None = None) -> list[EnvReport]:
+    """Run each environment (all when ``env_names`` is empty) and return the reports; never raises for checks.
 
-    Builds the pinned binaries on first use. Raises :class:`~doxops.errors.Findings` (exit 1)
-    naming every failed check when any environment fails; returns the reports otherwise.
-    ``parallel`` runs the environments side by side (each its own cluster, own ports).
+    ``parallel`` runs the environments side by side, each on its own cluster and ports (most of a run
+    is waiting for controllers, so two fit the two cores).
     """
     envs = environments.select(",".join(env_names) if env_names else None)
-    paths = binaries_mod.ensure(progress=progress).paths
+    paths = paths or binaries_mod.ensure(progress=progress).paths
     if parallel and len(envs) > 1:
         with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            reports = list(pool.map(lambda e: run_env(e, paths, keep=keep, progress=progress), envs))
-    else:
-        reports = [run_env(e, paths, keep=keep, progress=progress) for e in envs]
+            return list(pool.map(lambda e: run_env(e, paths, keep=keep, progress=progress), envs))
+    return [run_env(e, paths, keep=keep, progress=progress) for e in envs]
+
+
+def run_e2e(env_names: list[str] | None, keep: bool = False, progress: Progress = print,
+            parallel: bool = True) -> list[EnvReport]:
+    """Apply each environment (all when ``env_names`` is empty) to its own real control plane and check it.
+
+    Builds the pinned binaries on first use. Prints each environment's report; raises
+    :class:`~doxops.errors.Findings` (exit 1) naming every failed check when any environment
+    fails, and returns the reports otherwise. ``keep`` keeps every work directory (logs,
+    kubeconfig, the rendered variant); a failed environment's is always kept.
+    """
+    reports = run_reports(env_names, keep=keep, progress=progress, parallel=parallel)
     for report in reports:
         progress(report.text())
     failed = [r for r in reports if not r.ok]

@@ -1,7 +1,9 @@
 """Child processes of the harness: started with a log file, stopped by pid, never leaked.
 
 Every process is started in its own session with its output in ``logs/<name>.log``
-and asks the kernel to SIGKILL it should the harness die (``PR_SET_PDEATHSIG``).
+and asks the kernel to SIGKILL it should the harness die (``PR_SET_PDEATHSIG``, set by
+util-linux's ``setpriv --pdeathsig`` just before it execs the command: a Python
+``preexec_fn`` is not safe in a threaded program).
 Stopping is SIGTERM to that one pid, a grace period, then SIGKILL. Every live
 process is also registered for an ``atexit`` handler, so an interpreter that exits
 with the cluster still up (a failing test, Ctrl-C) stops them all.
@@ -10,24 +12,22 @@ with the cluster still up (a failing test, Ctrl-C) stops them all.
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
 _registry: dict[int, "Process"] = {}
 _registry_lock = threading.Lock()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` prefixed so the process gets SIGKILL when the thread that started it dies."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 class Process:
@@ -43,8 +43,8 @@ class Process:
             handle.write(("$ " + " ".join(argv) + "\n").encode())
             handle.flush()
             self._popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
+                _die_with_parent(argv), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                env=env, cwd=cwd, start_new_session=True,
             )
         self.pid = self._popen.pid
         with _registry_lock:

@@ -30,7 +30,6 @@ import base64
 import json
 import secrets
 import threading
-import time
 from datetime import datetime, timezone
 
 from .api import MERGE, Api, ApiError
@@ -213,7 +212,9 @@ class Simulators:
                 try:
                     simulator.reconcile()
                 except ApiError as exc:
-                    if exc.status != 404:  # a CRD not installed yet is normal at start
+                    # A CRD not installed yet (404), or just installed (429/503 while its storage starts), is
+                    # normal at start: the next round retries, as a controller's work queue would.
+                    if exc.status not in (404, 409, 429, 503):
                         self.errors.append(f"{type(simulator).__name__}: {exc}")
                 except OSError as exc:
                     self.errors.append(f"{type(simulator).__name__}: {exc}")
