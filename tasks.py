@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,23 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from doxops import errors
+
+
+def _params(doc: str) -> dict[str, str]:
+    """``{option: help}`` from the docstring's ``:param name: text`` lines (shown by --help TASK)."""
+    found: dict[str, str] = {}
+    for match in re.finditer(r"^\s*:param (\w+): (.+(?:\n\s{8,}(?!:).+)*)", doc or "", re.MULTILINE):
+        found[match.group(1)] = " ".join(part.strip() for part in match.group(2).splitlines())
+    return found
+
+
+def dox_task(function=None, **options):
+    """``@task`` with the option help taken from the docstring and the error mapping of ``_task``."""
+
+    def decorate(fn):
+        return task(help=_params(fn.__doc__), **options)(_task(fn))
+
+    return decorate(function) if function is not None else decorate
 
 
 def _task(function):
@@ -33,8 +51,7 @@ def _task(function):
     return wrapper
 
 
-@task
-@_task
+@dox_task
 def tools(c, check=False):
     """Build missing pinned tools and schemas, then list tool, version, path and origin.
 
@@ -56,8 +73,7 @@ def tools(c, check=False):
         print(f"{'crds':<{width}}  {'-':<8}  {found.crd_dir}")
 
 
-@task(iterable=["pytest_args"])
-@_task
+@dox_task(iterable=["pytest_args"])
 def test(c, pytest_args=None, k=None):
     """Set up tools and schemas, then run the whole test suite with pytest.
 
@@ -87,8 +103,7 @@ def test(c, pytest_args=None, k=None):
     raise errors.ToolError(f"pytest stopped with exit {code} (interrupted or internal error)")
 
 
-@task
-@_task
+@dox_task
 def render(c, env=None, check=False, jobs=0, force=False):
     """Render every environment (or --env) into rendered/<env>/, one file per resource.
 
@@ -106,8 +121,7 @@ def render(c, env=None, check=False, jobs=0, force=False):
         render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
 
 
-@task
-@_task
+@dox_task
 def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None, force=False):
     """Validate rendered/<env> (or --path DIR): kubeconform, strict and offline, then the policy rules.
 
@@ -132,8 +146,7 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     runner.emit(reports, format)
 
 
-@task
-@_task
+@dox_task
 def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False):
     """Show what a change does to each environment, resource by resource (a plan, not a patch).
 
@@ -160,8 +173,7 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
         raise errors.Findings(f"{len(changes)} resource{'s' if len(changes) != 1 else ''} changed")
 
 
-@task
-@_task
+@dox_task
 def lint_workflows(c):
     """Check the GitHub Actions workflows with the pinned actionlint."""
     from doxops import toolchain
@@ -189,8 +201,7 @@ def _one_env(env):
     return selected[0]
 
 
-@task
-@_task
+@dox_task
 def minikube_secrets(c, env="minikube", context=None):
     """Create the environment's Secrets in the current kube context from your environment variables.
 
@@ -205,8 +216,7 @@ def minikube_secrets(c, env="minikube", context=None):
     operate.create_minikube_secrets(_one_env(env), context)
 
 
-@task
-@_task
+@dox_task
 def argocd_bootstrap(c, env=None, context=None):
     """Apply an environment's bootstrap AppProject and root Application (once per cluster).
 
@@ -218,8 +228,7 @@ def argocd_bootstrap(c, env=None, context=None):
     operate.argocd_bootstrap(_one_env(env), context)
 
 
-@task
-@_task
+@dox_task
 def bench(c, repeat=3, scales="1,5,20,50"):
     """Measure render, validate, diff and the policy engine against the bare tools (a few minutes).
 
@@ -236,8 +245,7 @@ def bench(c, repeat=3, scales="1,5,20,50"):
     print(bench_mod.table(results))
 
 
-@task
-@_task
+@dox_task
 def e2e(c, env=None, keep=False, sequential=False):
     """Apply each environment to a real local control plane (127.0.0.1 only) and check its acceptance scenarios.
 

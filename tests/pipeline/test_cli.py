@@ -80,3 +80,15 @@ def test_sigterm_is_handled_like_ctrl_c(capsys):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert info.value.code == 3 and "interrupted" in capsys.readouterr().err
+
+
+def test_every_task_documents_every_option():
+    from doxops.cli import load_namespace
+
+    ns = load_namespace()
+    for name in ns.task_names:
+        task = ns[name]
+        assert (task.__doc__ or "").strip(), f"task {name} has no docstring"
+        options = [a for a in task.get_arguments() if a.name != "c"]
+        missing = [a.name for a in options if not a.help]
+        assert not missing, f"task {name}: options without :param help: {missing}"
