@@ -545,8 +545,10 @@ def input_hash(env: Environment, tools: dict[str, toolchain.Tool], root: Path = 
     digest = hashlib.sha256()
     for name in sorted(tools):
         digest.update(f"{name}={tools[name].version}\0".encode())
-    trees = [root / "helm", root / "apps", env.path, root / "argocd", Path(__file__).parent]
+    trees = [root / "helm", root / "apps", env.path, root / "argocd"]
     files = [p for tree in trees if tree.exists() for p in tree.rglob("*") if "__pycache__" not in p.parts]
+    here = Path(__file__).parent  # the pipeline code that shapes the output bytes
+    files += [here / name for name in ("render.py", "yamlio.py", "environments.py", "paths.py")]
     files += [root / "tools.toml", root / "requirements.lock"]
     _hash_files(files, digest)
     return digest.hexdigest()
