@@ -61,8 +61,10 @@ def _cache_key(env: Environment, root: Path) -> str:
 
     digest = hashlib.sha256()
     digest.update((render.tree_hash(root / "rendered" / env.name) or "").encode())
-    trees = [env.path, root / "apps", root / "helm", root / "argocd", Path(__file__).resolve().parent.parent]
+    package = Path(__file__).resolve().parent.parent
+    trees = [env.path, root / "apps", root / "helm", root / "argocd", package / "validate"]
     files = [p for t in trees if t.exists() for p in t.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files += [package / name for name in ("schemas.py", "yamlio.py", "environments.py")]
     files += [root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
     for path in sorted(files):
         if path.is_file():
