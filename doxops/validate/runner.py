@@ -160,11 +160,21 @@ def source_credentials(env: Environment, root: Path = REPO_ROOT,
             for path, line, kind in found]
 
 
+def _rule_ids() -> list[str]:
+    from .rules import REGISTRY  # noqa: PLC0415
+
+    return list(REGISTRY)
+
+
 def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES, namespace: str | None = None,
                   config: engine.PolicyConfig | None = None) -> Report:
+    started = time.monotonic()
     manifests = load_directory(directory)
     if not manifests:
         raise UsageError(f"{relative(directory)}: no YAML manifests found")
+    if len(manifests) >= 1000:  # long runs say what they are doing
+        _stderr(f"validate {relative(directory)}: {len(manifests)} resources parsed in "
+                f"{time.monotonic() - started:.1f} s; running kubeconform and {len(_rule_ids())} policy rules...")
     return validate_manifests(relative(directory), manifests, kubernetes_version, env=None, namespace=namespace,
                               config=config)
 
