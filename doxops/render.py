@@ -87,59 +87,107 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def _typed(kfile: Path, data: dict, key: str, kind: type):
+    value = data.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        shape = "a list" if kind is list else "a mapping"
+        raise UsageError(f"{relative(kfile)}: {key} must be {shape}, not {type(value).__name__}; see the kustomize "
+                         "documentation of this field")
+    return value
+
+
 def kustomization_paths(directory: Path) -> Iterator[tuple[Path, str, str]]:
     """Every local path a kustomization refers to: ``(kustomization file, field, value)``."""
     kfile = directory / KUSTOMIZATION
     data = yamlio.load_one(kfile) or {}
     if not isinstance(data, dict):
         raise UsageError(f"{relative(kfile)}:1: a kustomization must be a mapping")
-    for key in ("resources", "components", "bases", "crds", "patchesStrategicMerge", "generators", "transformers"):
-        for value in data.get(key) or []:
+    for key in ("resources", "components", "bases", "crds", "patchesStrategicMerge", "generators", "transformers",
+                "validators", "configurations"):
+        for value in _typed(kfile, data, key, list):
             if isinstance(value, str) and not value.lstrip().startswith(("apiVersion:", "kind:")):
                 yield kfile, key, value
-    for patch in data.get("patches") or []:
-        if isinstance(patch, dict) and isinstance(patch.get("path"), str):
-            yield kfile, "patches.path", patch["path"]
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in _typed(kfile, data, key, list):
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield kfile, f"{key}.path", item["path"]
+    openapi = _typed(kfile, data, "openapi", dict)
+    if isinstance(openapi.get("path"), str):
+        yield kfile, "openapi.path", openapi["path"]
     for key in ("configMapGenerator", "secretGenerator"):
-        for gen in data.get(key) or []:
+        for gen in _typed(kfile, data, key, list):
+            if not isinstance(gen, dict):
+                continue
             for item in (gen.get("files") or []) + (gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else []):
                 yield kfile, key, str(item).split("=", 1)[-1]
-    globals_ = data.get("helmGlobals") or {}
+    globals_ = _typed(kfile, data, "helmGlobals", dict)
     if globals_.get("chartHome"):
-        yield kfile, "helmGlobals.chartHome", globals_["chartHome"]
-    for chart in data.get("helmCharts") or []:
+        yield kfile, "helmGlobals.chartHome", str(globals_["chartHome"])
+    for chart in _typed(kfile, data, "helmCharts", list):
+        if not isinstance(chart, dict):
+            raise UsageError(f"{relative(kfile)}: every helmCharts entry must be a mapping (name, valuesFile, ...)")
         if chart.get("repo"):
-            yield kfile, "helmCharts.repo", chart["repo"]
-        for key in ("valuesFile",):
-            if chart.get(key):
-                yield kfile, f"helmCharts.{key}", chart[key]
+            yield kfile, "helmCharts.repo", str(chart["repo"])
+        if chart.get("valuesFile"):
+            yield kfile, "helmCharts.valuesFile", str(chart["valuesFile"])
         for value in chart.get("additionalValuesFiles") or []:
-            yield kfile, "helmCharts.additionalValuesFiles", value
+            yield kfile, "helmCharts.additionalValuesFiles", str(value)
 
 
-def check_containment(directory: Path, root: Path = REPO_ROOT, _seen: set[Path] | None = None) -> None:
-    """Refuse remote sources and local paths that leave ``root``, recursively."""
+def _files_under(path: Path, root: Path, kfile: Path, key: str, value: str) -> Iterator[Path]:
+    """``path`` or every file below it; any file that resolves outside ``root`` (a symlink) is refused."""
+    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() or p.is_symlink()]
+    for candidate in candidates:
+        if not _inside(candidate, root):
+            raise UsageError(
+                f"{relative(kfile, root)}: {key} {value!r} reaches {relative(candidate, root)}, which resolves to "
+                f"{candidate.resolve()}, outside the repository; only files inside the repository may be loaded"
+            )
+        yield candidate
+
+
+def check_containment(directory: Path, root: Path = REPO_ROOT, _seen: set[Path] | None = None) -> set[Path]:
+    """Refuse remote sources and paths that leave ``root``; return every input file reached, recursively.
+
+    Every referenced file, and every file below a referenced directory (the chart home included), must
+    resolve inside the repository: a symlink pointing out is refused like a ``../..`` path.
+    """
     seen = _seen if _seen is not None else set()
     directory = directory.resolve()
+    files: set[Path] = set()
     if directory in seen:
-        return
+        return files
     seen.add(directory)
+    files.add(directory / KUSTOMIZATION)
     for kfile, key, value in kustomization_paths(directory):
         if _URL.match(value):
             raise UsageError(
-                f"{relative(kfile)}: {key} {value!r} is a remote source; nothing outside the repository may be "
-                "loaded (vendor it into the repository instead)"
+                f"{relative(kfile, root)}: {key} {value!r} is a remote source; nothing outside the repository may "
+                "be loaded (vendor it into the repository instead)"
             )
-        target = (directory / value)
+        target = directory / value
         if not _inside(target, root):
             raise UsageError(
-                f"{relative(kfile)}: {key} {value!r} resolves to {target.resolve()}, outside the repository; "
+                f"{relative(kfile, root)}: {key} {value!r} resolves to {target.resolve()}, outside the repository; "
                 "only paths inside the repository may be loaded"
             )
         if key in ("resources", "components", "bases") and target.is_dir():
             if not (target / KUSTOMIZATION).exists():
-                raise UsageError(f"{relative(kfile)}: {key} {value!r} is a directory without a {KUSTOMIZATION}")
-            check_containment(target, root, seen)
+                raise UsageError(f"{relative(kfile, root)}: {key} {value!r} is a directory without a {KUSTOMIZATION}")
+            files |= check_containment(target, root, seen)
+        elif target.exists():
+            files.update(_files_under(target, root, kfile, key, value))
+    return files
+
+
+def input_files(env: Environment, root: Path = REPO_ROOT) -> set[Path]:
+    """Every file an environment's render reads (its kustomizations, values, chart, patches...)."""
+    files: set[Path] = set()
+    for _, directory in targets(env):
+        files |= check_containment(directory, root)
+    return files
 
 
 # --------------------------------------------------------------------------- running kustomize
@@ -401,9 +449,10 @@ def check_patches_applied(directory: Path, stream: str, tools: dict[str, Path], 
         return
     with tempfile.TemporaryDirectory(prefix="dox-patch-check-") as scratch:
         copy = Path(scratch) / "repo"
-        for tree in ("helm", "apps", "environments", "argocd"):
-            if (root / tree).is_dir():
-                shutil.copytree(root / tree, copy / tree, symlinks=True)
+        for source in sorted(check_containment(directory, root)):
+            target = copy / source.resolve().relative_to(root.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
         twin = copy / directory.resolve().relative_to(root.resolve())
         want = [r.data for r in normalise(stream, "patch check", directory)]
         for index, patch in enumerate(patches):
@@ -545,8 +594,7 @@ def input_hash(env: Environment, tools: dict[str, toolchain.Tool], root: Path = 
     digest = hashlib.sha256()
     for name in sorted(tools):
         digest.update(f"{name}={tools[name].version}\0".encode())
-    trees = [root / "helm", root / "apps", env.path, root / "argocd"]
-    files = [p for tree in trees if tree.exists() for p in tree.rglob("*") if "__pycache__" not in p.parts]
+    files = sorted(input_files(env, root)) + sorted(p for p in env.path.rglob("*") if p.is_file())
     here = Path(__file__).parent  # the pipeline code that shapes the output bytes
     files += [here / name for name in ("render.py", "yamlio.py", "environments.py", "paths.py")]
     files += [root / "tools.toml", root / "requirements.lock"]

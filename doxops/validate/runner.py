@@ -62,9 +62,9 @@ def _cache_key(env: Environment, root: Path) -> str:
     digest = hashlib.sha256()
     digest.update((render.tree_hash(root / "rendered" / env.name) or "").encode())
     package = Path(__file__).resolve().parent.parent
-    trees = [env.path, root / "apps", root / "helm", root / "argocd", package / "validate"]
-    files = [p for t in trees if t.exists() for p in t.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    files += [package / name for name in ("schemas.py", "yamlio.py", "environments.py")]
+    files = sorted(_source_files(env, root))
+    files += sorted(p for p in (package / "validate").rglob("*.py"))
+    files += [package / name for name in ("schemas.py", "yamlio.py", "environments.py", "render.py")]
     files += [root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
     for path in sorted(files):
         if path.is_file():
@@ -105,9 +105,11 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
 
 
 def _source_files(env: Environment, root: Path) -> set[Path]:
-    files = {p.resolve() for p in env.path.rglob("*.y*ml")}
-    for tree in ("apps", "helm", "argocd"):
-        files.update(p.resolve() for p in (root / tree).rglob("*.y*ml") if p.is_file())
+    """Every file the environment's render reads, and every file of its directory."""
+    from ..render import input_files  # noqa: PLC0415
+
+    files = {p.resolve() for p in input_files(env, root)}
+    files.update(p.resolve() for p in env.path.rglob("*") if p.is_file())
     return files
 
 

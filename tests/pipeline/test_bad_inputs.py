@@ -196,3 +196,46 @@ def test_two_renders_at_once_wait_for_each_other(repo_copy):
     assert [code for code, _ in results] == [0, 0]
     assert any("another render is running" in err for _, err in results)
     assert run_dox(repo_copy, "render", "--check").returncode == 0
+
+
+def test_replacement_file_outside_the_repository_is_refused(repo_copy, tmp_path):
+    outside = tmp_path / "outside-replacement.yaml"
+    outside.write_text("source: {kind: ConfigMap, name: orchestrator, fieldPath: data.LOG_LEVEL}\ntargets: []\n")
+    edit(repo_copy, "environments/prod/kustomization.yaml", "helmCharts:", f"replacements:\n  - path: {outside}\nhelmCharts:")
+    before = tree(repo_copy / "rendered")
+    proc = run_dox(repo_copy, "render", "--env", "prod")
+    assert proc.returncode == 2 and "replacements.path" in proc.stderr and "outside the repository" in proc.stderr
+    assert tree(repo_copy / "rendered") == before
+
+
+def test_symlink_in_the_chart_pointing_outside_is_refused(repo_copy, tmp_path):
+    outside = tmp_path / "planted.yaml"
+    outside.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted}\n")
+    (repo_copy / "helm/dox-asdlc/templates/zz-planted.yaml").symlink_to(outside)
+    proc = run_dox(repo_copy, "render", "--env", "prod")
+    assert proc.returncode == 2
+    assert "helm/dox-asdlc/templates/zz-planted.yaml" in proc.stderr and "outside the repository" in proc.stderr
+    assert_no_traceback(proc)
+
+
+def test_render_cache_follows_files_outside_the_usual_directories(repo_copy):
+    write(repo_copy, "shared/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: dox-asdlc}\n"
+                                          "data: {k: one}\n")
+    edit(repo_copy, "environments/prod/kustomization.yaml", "helmCharts:", "resources:\n  - ../../shared/extra.yaml\nhelmCharts:")
+    assert run_dox(repo_copy, "render", "--env", "prod").returncode == 0
+    edit(repo_copy, "shared/extra.yaml", "k: one", "k: two")
+    proc = run_dox(repo_copy, "render", "--env", "prod")
+    assert proc.returncode == 0 and "cached" not in proc.stderr
+    assert "k: two" in (repo_copy / "rendered/prod/workloads/configmap-extra.yaml").read_text()
+    assert "unchanged (cached)" in run_dox(repo_copy, "render", "--env", "prod").stderr
+
+
+@pytest.mark.parametrize("field, value", [("helmGlobals", "[x]"), ("helmCharts", "[just-a-string]"),
+                                          ("resources", "{a: b}")])
+def test_kustomization_field_of_the_wrong_type_is_a_usage_error(repo_copy, field, value):
+    append(repo_copy, "environments/minikube/kustomization.yaml", f"{field}: {value}\n") if field == "resources" else \
+        edit(repo_copy, "environments/minikube/kustomization.yaml", f"{field}:", f"{field}: {value}\nunused_{field}:")
+    proc = run_dox(repo_copy, "render", "--env", "minikube")
+    assert proc.returncode == 2, proc.stderr
+    assert "environments/minikube/kustomization.yaml" in proc.stderr and field in proc.stderr
+    assert_no_traceback(proc)
