@@ -122,3 +122,25 @@ def test_namespace_and_stateful_volumes_are_protected():
             assert sts.data["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain",
                                                                                 "whenScaled": "Retain"}
         assert "replicas" not in objs[("Deployment", "workers")].data["spec"]
+
+
+def test_the_child_application_is_never_pruned_or_deleted_by_the_root_and_prune_follows_settings():
+    import yaml as pyyaml
+
+    for env in ("minikube", "prod"):
+        settings = pyyaml.safe_load((REPO_ROOT / "environments" / env / "argocd" / "settings.yaml").read_text())
+        apps = {m.name: m for m in load_directory(REPO_ROOT / "rendered" / env / "argocd") if m.kind == "Application"}
+        child, root = apps[f"dox-asdlc-{env}"], apps[f"dox-asdlc-{env}-root"]
+        assert child.annotations["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
+        for app in (child, root):
+            assert app.data["spec"]["syncPolicy"]["automated"]["prune"] is settings["spec"]["prune"]
+
+
+def test_volume_claim_templates_are_written_as_the_api_server_defaults_them():
+    for env in ("minikube", "prod"):
+        for name in ("redis", "knowledge-store"):
+            sts = next(m for m in load_directory(REPO_ROOT / "rendered" / env / "workloads")
+                       if m.kind == "StatefulSet" and m.name == name)
+            for claim in sts.data["spec"]["volumeClaimTemplates"]:
+                assert (claim["apiVersion"], claim["kind"], claim["spec"]["volumeMode"]) == (
+                    "v1", "PersistentVolumeClaim", "Filesystem")
