@@ -115,10 +115,14 @@ def render(c, env=None, check=False, jobs=0, force=False):
     from doxops import environments, render as render_mod
 
     selected = environments.select(env)
+    every = len(selected) == len(environments.discover())
     if check:
-        render_mod.check(selected)
+        render_mod.check(selected, every=every)
     else:
         render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
+        if every:
+            with render_mod.render_lock(render_mod.REPO_ROOT, render_mod._stderr):
+                render_mod.remove_orphans(selected)
 
 
 @dox_task

@@ -27,10 +27,13 @@ class DoxProgram(Program):
         code = 0
         try:
             self.create_config()
-            self.parse_core(argv)
-            self.parse_collection()
-            self.parse_tasks()
-            self.parse_cleanup()
+            try:
+                self.parse_core(argv)
+                self.parse_collection()
+                self.parse_tasks()
+                self.parse_cleanup()
+            except (ValueError, TypeError) as exc:  # invoke's type conversion: --jobs abc
+                raise ParseError(f"bad option value: {exc}") from None
             self.update_config()
             self.execute()
         except ParseError as exc:
@@ -77,5 +80,12 @@ def _terminate(signum, _frame):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    program = DoxProgram(name="dox", binary="./dox", namespace=load_namespace(), version="0.1.0")
-    program.run()
+    try:
+        namespace = load_namespace()
+    except Exception as exc:  # noqa: BLE001 - a broken tasks.py must not end in a traceback either
+        if os.environ.get("DOX_DEBUG"):
+            traceback.print_exc()
+        print(f"dox: cannot load tasks.py: {type(exc).__name__}: {exc} (rerun with DOX_DEBUG=1 for details)",
+              file=sys.stderr)
+        sys.exit(TOOL)
+    DoxProgram(name="dox", binary="./dox", namespace=namespace, version="0.1.0").run()

@@ -15,6 +15,7 @@ masked. Noise (checksum annotations) is a one-line note. Settings: diff.yaml.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -47,7 +48,7 @@ def _stderr(message: str) -> None:
 class Settings:
     noise: list[str] = field(default_factory=lambda: [r"metadata\.annotations\.checksum/.*",
                                                       r"spec\.template\.metadata\.annotations\.checksum/.*"])
-    mask_keys: str = r"(?i)(password|passwd|secret|token|api[-_]?key|credential|private[-_]?key)"
+    mask_keys: str = r"(?i)(pass(word|wd)?|secret|token|api[-_]?key|credential|private[-_]?key|auth)"
     masked_kinds: tuple[str, ...] = ("Secret", "ExternalSecret")
 
 
@@ -120,7 +121,14 @@ def parse_files(files: dict[str, str]) -> dict[Key, dict]:
     out: dict[Key, dict] = {}
     for rel, text in files.items():
         env = rel.split("/", 1)[0]
-        for doc in yaml.load_all(text, Loader=yamlio.StrictLoader):
+        try:
+            docs = list(yaml.load_all(text, Loader=yamlio.StrictLoader))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{render.RENDERED}/{rel}:{mark.line + 1}" if mark else f"{render.RENDERED}/{rel}"
+            raise UsageError(f"{where}: invalid YAML in the compared tree: {getattr(exc, 'problem', exc)}; "
+                             "fix or re-render it") from None
+        for doc in docs:
             if not isinstance(doc, dict):
                 continue
             api = str(doc.get("apiVersion", ""))
@@ -152,31 +160,73 @@ def canonical(node: Any, parent: str = "") -> Any:
     return node
 
 
-def mask(doc: dict, settings: Settings) -> dict:
-    """A copy with Secret-like data and credential-looking values replaced by a digest-free mask."""
-    pattern = re.compile(settings.mask_keys)
+_USERINFO = re.compile(r"(://)[^/@\s:]*:[^/@\s]*@")
 
-    def walk(node: Any, key: str = "", inside_secret_data: bool = False) -> Any:
+
+def _scrub_text(value: str, pattern: re.Pattern) -> str:
+    """Credentials inside free text: URL passwords, and ``<credential-key> <value>`` lines (redis.conf)."""
+    value = _USERINFO.sub(rf"\1{MASK}@", value)
+    if "\n" in value or pattern.search(value):
+        lines = []
+        for line in value.split("\n"):
+            match = re.match(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$", line)
+            if match and pattern.search(match.group(1)):
+                line = f"{match.group(1)}{match.group(2)}{MASK}"
+            lines.append(line)
+        value = "\n".join(lines)
+    return value
+
+
+def mask(doc: dict, settings: Settings) -> dict:
+    """A copy in which no secret value survives, though every change still shows.
+
+    * Secret ``data``/``stringData`` and ExternalSecret ``spec.data``/``dataFrom``: every value is masked
+      (keys stay, and an ExternalSecret entry's ``secretKey``, which names a key, not a value);
+    * below any credential-looking key (``password``, ``token``, ``apiKey``...): everything is masked;
+    * an env entry whose name looks like a credential: its ``value`` is masked;
+    * in any other string: URL passwords and ``<credential-key> <value>`` lines of free text are masked.
+    """
+    pattern = re.compile(settings.mask_keys)
+    secret_kind = doc.get("kind") in settings.masked_kinds
+
+    def everything(node: Any, keep: tuple[str, ...] = ()) -> Any:
+        if isinstance(node, dict):
+            return {k: (v if k in keep and isinstance(v, str) else everything(v, keep)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [everything(v, keep) for v in node]
+        return MASK
+
+    def walk(node: Any, key: str = "", depth: int = 0) -> Any:
         if isinstance(node, dict):
             if "name" in node and "value" in node and pattern.search(str(node["name"])):
-                return {**node, "value": MASK}
-            return {k: walk(v, k, inside_secret_data or (k in ("data", "stringData") and doc.get("kind") in settings.masked_kinds))
-                    for k, v in node.items()}
+                return {**{k: walk(v, k, depth + 1) for k, v in node.items() if k != "value"}, "value": MASK}
+            out = {}
+            for k, v in node.items():
+                if secret_kind and depth == 0 and k in ("data", "stringData"):
+                    out[k] = everything(v)
+                elif key and pattern.search(key) and k not in ("name", "secretName"):
+                    out[k] = everything(v)
+                elif pattern.search(str(k)) and not isinstance(v, (dict, list)) and k not in ("secretName",):
+                    out[k] = MASK
+                elif pattern.search(str(k)) and k not in ("secretKeyRef", "secretRef", "secretStoreRef",
+                                                         "secretName"):
+                    out[k] = everything(v, keep=("name", "secretKey"))
+                else:
+                    out[k] = walk(v, k, depth + 1)
+            return out
         if isinstance(node, list):
-            return [walk(v, key, inside_secret_data) for v in node]
-        if key in ("secretName", "name", "secretKey"):
-            return node  # identities, not values: they keep named lists comparable
-        if inside_secret_data or (key and pattern.search(key) and isinstance(node, (str, int, float))):
-            return MASK
+            return [walk(v, key, depth + 1) for v in node]
+        if isinstance(node, str):
+            return _scrub_text(node, pattern)
         return node
 
     masked = walk(doc)
-    if doc.get("kind") in settings.masked_kinds:
+    if secret_kind:
         spec = masked.get("spec")
         if isinstance(spec, dict):
             for field_name in ("data", "dataFrom"):
                 if field_name in spec:
-                    spec[field_name] = walk(spec[field_name], inside_secret_data=True)
+                    spec[field_name] = everything(doc["spec"][field_name], keep=("secretKey",))
     return masked
 
 
@@ -260,7 +310,11 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
         envs = environments.discover(root)
         results = render.render_all(envs, root=root, write=False, use_cache=False, progress=progress)
         return {f"{r.env.name}/{rel}": text for r in results for rel, text in r.files.items()}
-    cache = root / render.STATE_DIR / "diff-cache" / f"{commit}.json"
+    code = hashlib.sha256()
+    for name in ("render.py", "yamlio.py", "environments.py", "paths.py"):
+        code.update((Path(__file__).parent / name).read_bytes())
+    code.update((root / "tools.toml").read_bytes() if (root / "tools.toml").exists() else b"")
+    cache = root / render.STATE_DIR / "diff-cache" / f"{commit}-{code.hexdigest()[:12]}.json"
     if cache.exists():
         try:
             return json.loads(cache.read_text())
@@ -296,7 +350,11 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     before = parse_files(rendered_side(base_commit, root, rerender, progress))
     after = parse_files(rendered_side(head_commit, root, rerender, progress))
     if env:
-        wanted = set(env.split(","))
+        wanted = {n.strip() for n in env.split(",") if n.strip()}
+        known = {k[0] for k in before} | {k[0] for k in after} | {e.name for e in environments.discover(root)}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise UsageError(f"unknown environment {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         before = {k: v for k, v in before.items() if k[0] in wanted}
         after = {k: v for k, v in after.items() if k[0] in wanted}
     return compare(before, after, settings)
@@ -305,12 +363,20 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
 # --------------------------------------------------------------------------- output
 
 
+#: A value longer than this is cut in the text and markdown outputs (JSON keeps it whole).
+VALUE_LIMIT = 2000
+
+
 def _value(v: Any) -> str:
     if v is None:
         return "(none)"
     if isinstance(v, (dict, list)):
-        return json.dumps(v, sort_keys=True)
-    return json.dumps(v) if isinstance(v, str) else str(v)
+        text = json.dumps(v, sort_keys=True)
+    else:
+        text = json.dumps(v) if isinstance(v, str) else str(v)
+    if len(text) > VALUE_LIMIT:
+        text = f"{text[:VALUE_LIMIT]}... ({len(text) - VALUE_LIMIT} more characters; see --format json)"
+    return text
 
 
 def _resource_lines(change: Change) -> list[str]:

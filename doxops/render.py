@@ -766,10 +766,32 @@ def stale_files(env: Environment, files: dict[str, str], root: Path = REPO_ROOT)
     return problems
 
 
-def check(envs: list[Environment], root: Path = REPO_ROOT, progress: Progress = _stderr) -> None:
-    """Render afresh (never from cache) and raise Findings naming every stale file."""
+def orphans(envs: list[Environment], root: Path = REPO_ROOT) -> list[Path]:
+    """Directories of rendered/ that belong to no environment (one was removed or renamed)."""
+    names = {e.name for e in envs}
+    directory = root / RENDERED
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in names)
+
+
+def remove_orphans(envs: list[Environment], root: Path = REPO_ROOT, progress: Progress = _stderr) -> None:
+    """After rendering every environment: drop output whose environment no longer exists."""
+    for directory in orphans(envs, root):
+        shutil.rmtree(directory)
+        progress(f"render: removed {relative(directory, root)}: no environments/{directory.name} any more")
+
+
+def check(envs: list[Environment], root: Path = REPO_ROOT, progress: Progress = _stderr,
+          every: bool = False) -> None:
+    """Render afresh (never from cache) and raise Findings naming every stale file.
+
+    With ``every`` (all environments were selected), output of removed environments is stale too.
+    """
     results = render_all(envs, root=root, write=False, use_cache=False, progress=progress)
     problems = [p for r in results for p in stale_files(r.env, r.files, root)]
+    if every:
+        problems += [f"{relative(d, root)}/: extra (no environments/{d.name} renders it)" for d in orphans(envs, root)]
     if problems:
         raise Findings(
             "rendered/ is stale:\n  " + "\n  ".join(problems) + "\nrun `./dox render` and commit the result"

@@ -10,7 +10,7 @@ Two ways to build, chosen by the table:
 
 * ``gobuild = "gobuild/DIR"``: a wrapper module committed in this repository (its
   ``go.mod`` and ``go.sum`` pin the version), built there with ``go build -o DIR/
-  PACKAGES``. Kubernetes needs this: ``k8s.io/kubernetes`` replaces its staging
+  PACKAGES`` (``-o DIR/BINARY`` for one package and one binary). Kubernetes needs this: ``k8s.io/kubernetes`` replaces its staging
   modules, so ``go install k8s.io/kubernetes/cmd/...@v1.36.1`` is refused; the
   wrapper replaces each of them by its published tag instead. etcd needs it too
   (its main lives in a module that replaces its siblings).
@@ -174,7 +174,11 @@ def build_command(spec: BinarySpec, out_dir: Path) -> tuple[list[str], dict[str,
     common = ["-p", BUILD_JOBS, "-trimpath", "-ldflags", spec.rendered_ldflags]
     if spec.gobuild:
         env["GOFLAGS"] = "-mod=mod"
-        argv = [go, "build", *common, "-o", str(out_dir) + os.sep, *spec.packages]
+        # One package, one binary: name it (`go build -o DIR/` would name it after the package's
+        # directory, `cmd` for Argo CD); several: each is named after its package's directory.
+        single = len(spec.packages) == 1 and len(spec.binaries) == 1
+        output = str(out_dir / spec.binaries[0]) if single else str(out_dir) + os.sep
+        argv = [go, "build", *common, "-o", output, *spec.packages]
         return argv, env, _wrapper_dir(spec, REPO_ROOT)
     env["GOFLAGS"] = ""
     env["GOBIN"] = str(out_dir)

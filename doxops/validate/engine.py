@@ -183,6 +183,7 @@ def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> Po
             "providedConfigMaps": list(settings.get("providedConfigMaps") or []),
         }
 
+    root_rules = check_rules(data.get("rules"), "rules")  # before the environment files move `current`
     environments = {}
     for env, settings in (data.get("environments") or {}).items():
         environments[env] = check_env(settings, f"environments.{env}", path, settings or {})
@@ -200,7 +201,7 @@ def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> Po
         path=path,
         role_label=str(data.get("roleLabel", "dox-asdlc.io/role")),
         namespace=data.get("namespace"),
-        rules=check_rules(data.get("rules"), "rules"),
+        rules=root_rules,
         environments=environments,
         provided_secrets=_plain(data.get("providedSecrets") or {}),
         provided_configmaps=list(data.get("providedConfigMaps") or []),

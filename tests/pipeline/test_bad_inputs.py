@@ -113,7 +113,7 @@ CASES = [
      ["validate", "--env", "prod"], 1, ["rendered/prod/argocd/application-dox-asdlc-prod.yaml:", "does not exist"]),
     ("rule-config-unknown-rule",
      lambda r: append(r, "policy.yaml", "  no-such-rule: {level: error}\n"),
-     ["validate", "--env", "prod"], 2, ["policy.yaml:", "unknown rule 'no-such-rule'"]),
+     ["validate", "--env", "prod"], 2, ["dox validate: policy.yaml:", "unknown rule 'no-such-rule'"]),
     ("exemption-without-reason",
      lambda r: (edit(r, "rendered/prod/workloads/service-redis.yaml", "    argocd.argoproj.io/sync-wave:",
                      "    exempt.dox-asdlc.io/probes: ''\n    argocd.argoproj.io/sync-wave:")),

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from pathlib import Path
 import yaml
 
 from tests.conftest import assert_no_traceback, copy_repo, run_dox
@@ -128,3 +129,37 @@ def test_unknown_base_ref_is_a_clear_usage_error(repo):
     assert proc.returncode == 2
     assert "unknown git ref 'no-such-branch'" in proc.stderr and "git fetch" in proc.stderr
     assert_no_traceback(proc)
+
+
+LEAKY_BEFORE = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
+                "stringData": {"name": "OLDSECRET1", "token": "OLDTOKEN2"}}
+LEAKY_AFTER = {**LEAKY_BEFORE, "stringData": {"name": "NEWSECRET1", "token": "NEWTOKEN2"}}
+CM_BEFORE = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"},
+             "data": {"redis.conf": "port 6379\nrequirepass OLDPASS3\n", "REDIS_URL": "redis://:OLDPASS4@redis:6379/0",
+                      "credentials": "x"},
+             "nested": {"credentials": {"pass": "OLDPASS5"}}}
+CM_AFTER = {**CM_BEFORE, "data": {"redis.conf": "port 6379\nrequirepass NEWPASS3\n",
+                                  "REDIS_URL": "redis://:NEWPASS4@redis:6379/0", "credentials": "y"},
+            "nested": {"credentials": {"pass": "NEWPASS5"}}}
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_no_secret_value_survives_in_any_format(fmt):
+    from doxops import diff as d
+
+    before = {("e", "", "Secret", "n", "s"): LEAKY_BEFORE, ("e", "", "ConfigMap", "n", "c"): CM_BEFORE}
+    after = {("e", "", "Secret", "n", "s"): LEAKY_AFTER, ("e", "", "ConfigMap", "n", "c"): CM_AFTER}
+    changes = d.compare(before, after, d.load_settings(Path("/nonexistent")))
+    out = {"text": d.to_text, "json": d.to_json, "markdown": lambda c: "".join(d.to_markdown(c))}[fmt](changes)
+    assert len(changes) == 2 and "(masked)" in out
+    for word in ("SECRET1", "TOKEN2", "PASS3", "PASS4", "PASS5"):
+        assert word not in out, f"{word} leaked in {fmt}:\n{out}"
+    assert "redis.conf" in out and "stringData" in out  # the change is still shown
+
+
+def test_a_huge_resource_still_fits_a_comment_part():
+    from doxops.diff import Change, to_markdown
+
+    huge = [Change("~", ("prod", "", "ConfigMap", "ns", "big"), fields=[("data.blob", "a" * 80_000, "b" * 80_000)])]
+    parts = to_markdown(huge)
+    assert all(len(p) < 65536 for p in parts) and "more characters" in parts[-1]

@@ -144,3 +144,13 @@ def test_sigkill_at_any_point_leaves_every_environment_whole(repo_copy, point):
     for env in ("minikube", "prod"):
         assert after_kill[env] in (before[env], complete[env]), f"{env} is half-written after a kill at {point}"
     assert not [p for p in (repo_copy / "rendered").iterdir() if p.name.startswith(".") and p.name != ".lock"]
+
+
+def test_output_of_a_removed_environment_is_stale_and_removed(repo_copy):
+    shutil.copytree(repo_copy / "rendered/minikube", repo_copy / "rendered/staging")
+    proc = run_dox(repo_copy, "render", "--check")
+    assert proc.returncode == 1 and "rendered/staging/: extra" in proc.stderr
+    proc = run_dox(repo_copy, "render")
+    assert proc.returncode == 0 and "removed rendered/staging" in proc.stderr
+    assert not (repo_copy / "rendered/staging").exists()
+    assert run_dox(repo_copy, "render", "--check").returncode == 0

@@ -105,7 +105,9 @@ def scan(paths: list[Path], plugins: list[str], ignore_keys: list[str] = ()) -> 
     import json  # noqa: PLC0415
 
     _plugins_used(plugins)  # an unknown plugin is a usage error before anything is read
-    settings = json.dumps([importlib.metadata.version("detect-secrets"), sorted(plugins), sorted(ignore_keys)])
+    own_code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # a changed rule invalidates answers
+    settings = json.dumps([importlib.metadata.version("detect-secrets"), sorted(plugins), sorted(ignore_keys),
+                           own_code])
     salt = hashlib.sha256(settings.encode()).hexdigest()[:16]
     directory = _cache_dir()
     found: list[tuple[Path, int, str]] = []
