@@ -39,5 +39,9 @@ def test_code_of_the_pull_request_never_runs_with_write_permissions():
 def test_the_workflow_runs_the_readme_commands():
     runs = " ".join(str(s.get("run", "")) for s in load("checks.yaml")["jobs"]["checks"]["steps"])
     readme = (REPO_ROOT / "README.md").read_text()
+    two = readme.split("## Two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in two.strip().splitlines()]
+    assert commands == ["./dox render validate", "./dox test"]
     assert "./dox render --check validate" in runs and "./dox test" in runs
-    assert "./dox test" in readme
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "\n./dox test\n" in ci
