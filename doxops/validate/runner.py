@@ -108,7 +108,8 @@ def _source_files(env: Environment, root: Path) -> set[Path]:
     """Every file the environment's render reads, and every file of its directory."""
     from ..render import input_files  # noqa: PLC0415
 
-    files = {p.resolve() for p in input_files(env, root)}
+    sources = env.path.resolve().parent.parent  # the repository the environment belongs to
+    files = {p.resolve() for p in input_files(env, sources)}
     files.update(p.resolve() for p in env.path.rglob("*") if p.is_file())
     return files
 
