@@ -7,7 +7,7 @@ written once, in its own directory:
   and ``apiVersions`` of its ``helmCharts`` entry in ``kustomization.yaml``:
   kustomize passes them to Helm, and validation uses the same version;
 * Argo CD facts (repository URL, revision, destination) live in its
-  ``argocd/`` overlay (see ``doxops.argocd``).
+  ``argocd/settings.yaml`` (see ``argocd/settings``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,6 @@ class Environment:
     api_versions: tuple[str, ...] = field(default=())
     namespace: str = "dox-asdlc"
 
-    @property
-    def kustomization(self) -> Path:
-        return self.path / KUSTOMIZATION
 
 
 def _load(directory: Path) -> Environment:

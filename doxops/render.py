@@ -2,7 +2,7 @@
 
 For each environment the pipeline runs exactly what anyone can run by hand::
 
-    kustomize build --enable-helm --helm-command "$(./dox tools-path helm)" \\
+    kustomize build --enable-helm --helm-command ~/.cache/dox-asdlc/tools/helm-v4.3.1/helm \\
         --load-restrictor LoadRestrictionsNone environments/<env>
 
 (and the same for ``environments/<env>/argocd`` when it exists), then:
@@ -549,8 +549,6 @@ def cleanup_stale(rendered: Path) -> None:
     if not rendered.is_dir():
         return
     for leftover in rendered.glob(".*"):
-        if leftover.name == ".lock":
-            continue
         match = re.match(r"^\.(?P<env>[^.]+)\.old-\d+$", leftover.name)
         if match and not (rendered / match["env"]).exists():
             os.rename(leftover, rendered / match["env"])  # the crash hit between the two renames: roll back

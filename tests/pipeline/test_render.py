@@ -143,7 +143,7 @@ def test_sigkill_at_any_point_leaves_every_environment_whole(repo_copy, point):
     assert complete["prod"] != before["prod"]
     for env in ("minikube", "prod"):
         assert after_kill[env] in (before[env], complete[env]), f"{env} is half-written after a kill at {point}"
-    assert not [p for p in (repo_copy / "rendered").iterdir() if p.name.startswith(".") and p.name != ".lock"]
+    assert not [p for p in (repo_copy / "rendered").iterdir() if p.name.startswith(".")]
 
 
 def test_output_of_a_removed_environment_is_stale_and_removed(repo_copy):

@@ -1,7 +1,7 @@
 """argocd-source: an Application's source path exists and holds rendered output, for its namespace.
 
-For each Argo CD Application whose ``repoURL`` is this repository (every
-Application validated here is): ``spec.source.path`` exists in the
+For each Argo CD Application (all of them sync this repository: the
+project rule checks ``repoURL`` against the project): ``spec.source.path`` exists in the
 repository, lies under ``rendered/``, and holds Kubernetes manifests; and the
 destination namespace is the namespace of every namespaced object there (an
 object in another namespace would be created where the project may not allow
