@@ -10,7 +10,7 @@ def test_host_namespaces_and_host_path_fail_at_the_field():
     assert [(d.line, d.level) for d in found] == [(9, "error"), (10, "error"), (11, "error"), (25, "error")]
     assert found[0].message.startswith("DaemonSet demo/agent: hostNetwork: true")
     assert "hostPID" in found[1].message and "hostIPC" in found[2].message
-    assert "volume logs is a hostPath" in found[3].message
+    assert "volume logs is of type hostPath" in found[3].message
 
 
 def test_a_container_without_security_context_gets_one_finding_per_problem():
@@ -42,3 +42,12 @@ def test_read_only_root_filesystem_can_be_turned_off_by_conf():
     cfg = config(rules={"pod-security": {"conf": {"readOnlyRootFilesystem": False}}})
     found = run_rule("pod-security", "fail-container-unset.yaml", cfg=cfg)
     assert len(found) == 5 and not any("readOnlyRootFilesystem" in d.message for d in found)
+
+
+def test_pod_level_settings_volume_types_proc_mount_and_selinux_break_restricted_despite_good_containers():
+    found = run_rule("pod-security", "fail-restricted-extras.yaml")
+    words = ["volume share is of type nfs", "the pod's runAsUser is 0", "the pod's seccompProfile type is Unconfined",
+             "sysctl kernel.msgmax", "procMount Unmasked", "SELinux type spc_t"]
+    for word in words:
+        assert any(word in d.message for d in found), (word, [d.message for d in found])
+    assert len(found) == len(words)
