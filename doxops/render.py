@@ -394,7 +394,10 @@ def normalise(stream: str, origin: str, directory: Path) -> list[Resource]:
     resources = []
     for doc in yamlio.loads_all(stream, origin):
         if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-            raise UsageError(f"{origin}: produced a document that is not a Kubernetes object: {str(doc)[:80]!r}")
+            shape = f"a mapping with keys {', '.join(sorted(map(str, doc))[:6])}" if isinstance(doc, dict) else \
+                f"a {type(doc).__name__}"
+            raise UsageError(f"{origin}: produced a document that is not a Kubernetes object ({shape}; apiVersion "
+                             "and kind are required)")
         meta = doc.setdefault("metadata", {})
         lines = _origin_of(meta, directory)
         annotations = meta.get("annotations")
