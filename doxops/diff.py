@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -302,6 +303,20 @@ def _lookup(root: Any, deep_path: str) -> Any:
 # --------------------------------------------------------------------------- sides
 
 
+def cleanup_worktrees(root: Path) -> None:
+    """Remove base worktrees that a killed ``diff --rerender`` left behind (their process is gone)."""
+    worktrees = root / render.STATE_DIR / "worktrees"
+    if not worktrees.is_dir():
+        return
+    for leftover in worktrees.iterdir():
+        pid = leftover.name.split("-", 1)[0]
+        if pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid():
+            continue  # another diff is running
+        git("worktree", "remove", "--force", str(leftover / "tree"), root=root, check=False)
+        shutil.rmtree(leftover, ignore_errors=True)
+    git("worktree", "prune", root=root, check=False)
+
+
 def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Progress) -> dict[str, str]:
     """Files under rendered/ for one side: committed (``commit``), or a render (working tree or commit)."""
     if commit and not rerender:
@@ -320,9 +335,13 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
             return json.loads(cache.read_text())
         except ValueError:
             cache.unlink()
-    work = Path(tempfile.mkdtemp(prefix="dox-diff-"))
+    worktrees = root / render.STATE_DIR / "worktrees"
+    cleanup_worktrees(root)
+    worktrees.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=worktrees))
     try:
         git("worktree", "add", "--detach", "--quiet", str(work / "tree"), commit, root=root)
+        render._checkpoint("diff-worktree")
         try:
             tree = work / "tree"
             envs = environments.discover(tree)

@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,13 +61,17 @@ Progress = Callable[[str], None]
 
 
 def _checkpoint(name: str) -> None:
-    """Fault injection for the crash tests: SIGKILL this process at the named point.
+    """Fault injection for the crash tests: signal this process at the named point.
 
     Set ``DOX_FAULT_POINT`` to one of: ``after-build``, ``mid-write``, ``before-swap``,
-    ``after-swap``. Unset (always, outside tests) it costs one dictionary lookup.
+    ``after-swap`` (render), ``diff-worktree`` (diff --rerender), and ``DOX_FAULT_SIGNAL`` to
+    ``KILL`` (default), ``TERM`` or ``INT``. Unset (always, outside tests) it costs one lookup.
     """
     if os.environ.get("DOX_FAULT_POINT") == name:
-        os.kill(os.getpid(), 9)
+        signum = getattr(signal, "SIG" + os.environ.get("DOX_FAULT_SIGNAL", "KILL"))
+        os.kill(os.getpid(), signum)
+        if signum != signal.SIGKILL:
+            time.sleep(2)  # let the handler run in the main thread, as a real signal would
 
 
 def _stderr(message: str) -> None:
@@ -716,6 +721,10 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
             try:
                 write_tree(new, files)
                 replace_dir(new, rendered / env.name)
+            except OSError as exc:
+                raise ToolError(f"{relative(rendered / env.name, root)}: could not write the new output "
+                                f"({exc.strerror or exc}); the previous output is intact. Free space or fix "
+                                "permissions and render again") from None
             finally:
                 if new.exists():
                     shutil.rmtree(new, ignore_errors=True)

@@ -97,6 +97,23 @@ REPO_SERVER = "argocd-repo-server"
 REDIS = "redis"
 
 
+#: ``git-verify-wrapper.sh``, written for this harness. Argo CD 3.5's repo-server runs ``git-verify-wrapper.sh
+#: REVISION`` in the checkout for every manifest generation (a deprecated call, made whatever
+#: ARGOCD_GPG_ENABLED says; its container image provides the command) and fails the generation when the
+#: command cannot run. GPG verification is off here, so the answer is only recorded: what ``git
+#: verify-commit`` says (nothing for an unsigned commit, which the call reports as "not signed").
+GIT_VERIFY_WRAPPER = """#!/bin/sh
+# Written by doxops.cluster.argocd for the e2e harness (see GIT_VERIFY_WRAPPER there).
+[ "$#" -eq 1 ] || { echo "usage: git-verify-wrapper.sh REVISION" >&2; exit 2; }
+output=$(git verify-commit "$1" 2>&1)
+code=$?
+case "$code" in
+  0|1) [ -z "$output" ] || printf '%s\\n' "$output" ;;  # 1: unsigned or not verified; GPG is off
+  *) printf '%s\\n' "$output" >&2; exit "$code" ;;
+esac
+"""
+
+
 class ArgoCDError(ToolError):
     """Argo CD or its Redis could not be started or did not become ready (exit 3), with log tails."""
 
@@ -164,7 +181,7 @@ class ArgoCD:
     def _environment(self, role: str | None, **extra: str) -> dict[str, str]:
         """An explicit environment: no proxies, no user git or kube configuration, per-run paths."""
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "PATH": os.pathsep.join([str(self._dir("bin")), os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")]),
             "HOME": str(self._dir("home")),
             "TMPDIR": str(self._dir("tmp")),
             "LANG": "C.UTF-8",
@@ -266,9 +283,12 @@ class ArgoCD:
     def start(self, apply_config: Callable[[list[dict]], None]) -> "ArgoCD":
         """Redis, then the configuration objects (through ``apply_config``), the repo-server, the controller."""
         started = time.monotonic()
-        for name in ("home", "tmp", "redis", "gnupg", "gpg-source", "tls", "ssh", "plugins", "app-config"):
+        for name in ("bin", "home", "tmp", "redis", "gnupg", "gpg-source", "tls", "ssh", "plugins", "app-config"):
             self._dir(name).mkdir(parents=True, exist_ok=True)
         self._dir("gnupg").chmod(0o700)
+        wrapper = self._dir("bin") / "git-verify-wrapper.sh"
+        wrapper.write_text(GIT_VERIFY_WRAPPER)
+        wrapper.chmod(0o755)
         by_name = {c.name: c for c in self.plan()}
         self._launch(by_name[REDIS])
         self._wait(REDIS, "PING", self._redis_ping, 30)
