@@ -756,7 +756,8 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
             if len(errors_seen) == 1:
                 raise errors_seen[0]
             code = max(e.code for e in errors_seen)
-            raise UsageError("\n".join(e.message for e in errors_seen), code=code)
+            kind = ToolError if code == ToolError.code else UsageError
+            raise kind("\n".join(e.message for e in errors_seen), code=code)
     return results
 
 
