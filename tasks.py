@@ -250,17 +250,25 @@ def bench(c, repeat=3, scales="1,5,20,50"):
 
 
 @dox_task
-def e2e(c, env=None, keep=False, sequential=False):
+def e2e(c, env=None, keep=False, sequential=False, argocd=False):
     """Apply each environment to a real local control plane (127.0.0.1 only) and check its acceptance scenarios.
 
     :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
-    :param keep: keep every run's work directory (logs, admin kubeconfig, rendered test variant)
+    :param keep: keep every run's work directory (logs, admin kubeconfig, rendered test variant, git remote)
     :param sequential: run the environments one after the other instead of side by side
+    :param argocd: instead, let the real Argo CD sync each environment from a local git remote and check the
+        first sync, a merged pull request, prune, self-heal and the steady state (needs redis-server)
     """
     from doxops import environments
-    from doxops.cluster import e2e as e2e_mod
 
     names = [e.name for e in environments.select(env)]
+    if argocd:
+        from doxops.cluster import argocd as argocd_mod
+
+        argocd_mod.run_argocd_e2e(names, keep=keep, parallel=not sequential)
+        return
+    from doxops.cluster import e2e as e2e_mod
+
     e2e_mod.run_e2e(names, keep=keep, parallel=not sequential)
 
 

@@ -53,7 +53,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -64,7 +64,7 @@ from ..environments import Environment
 from ..errors import Findings, ToolError
 from ..paths import REPO_ROOT, copy_working_tree
 from . import binaries as binaries_mod
-from .api import MERGE, ApiError
+from .api import MERGE
 from .cluster import LOOPBACK, NODE_NAME, Cluster, Component, _decode_v4, _decode_v6, free_port, is_loopback_endpoint
 from .e2e import (ARGOCD_NAMESPACE, Check, EnvReport, Scenario, ScenarioFailed, _attempt, _is_running, _load_docs,
                   _selector)
@@ -455,7 +455,7 @@ def meaning_differences(committed: Path, pointed: Path, allowed: set[tuple[str, 
             problems.append(f"{rel}: only in {'the pointed render' if b.exists() else 'rendered/'}")
         elif rel.startswith("workloads/"):
             if a.read_bytes() != b.read_bytes():
-                problems.append(f"{rel}: differs")
+                problems.append(f"{rel}: differs from a fresh render (is rendered/ stale? run ./dox render)")
         else:
             for where, old, new in _leaf_differences(yaml.safe_load(a.read_text()), yaml.safe_load(b.read_text())):
                 if (old, new) not in allowed:
@@ -668,7 +668,7 @@ class ArgoScenario(Scenario):
                    f"config {', '.join(kinds)}; version {self._version()}")
 
     def _version(self) -> str:
-        match = re.search(r'version="?(v[^" ]+)', self.argocd.log_text())
+        match = re.search(r'version="?(v[^"\s]+)', self.argocd.log_text())
         return match.group(1) if match else "?"
 
     def provide_secrets_as_user(self, simulators: Simulators) -> None:
@@ -855,13 +855,17 @@ class ArgoScenario(Scenario):
             return None
 
         entries = self.wait_apps(f"prune: false: {', '.join(names)} reported as requiring pruning", flagged, 120)
-        history = len(self.app(self.child)["status"].get("history") or [])
+        def last_operation(app: dict) -> tuple:
+            return (len(app["status"].get("history") or []),
+                    (app["status"].get("operationState") or {}).get("startedAt"))
+
+        before = last_operation(self.app(self.child))
         time.sleep(2 * RECONCILIATION_SECONDS + 1)  # two more reconciliations: automated sync must not prune
         still = all(self.api.exists(p) for p in paths)
         app = self.app(self.child)
         self.check(f"prune: false: {', '.join(names)} still in the cluster, the Application OutOfSync with "
                    "requiresPruning, no automated sync", still and flagged() is not None
-                   and len(app["status"].get("history") or []) == history,
+                   and last_operation(app) == before,
                    "; ".join(f"{r.get('kind')}/{r.get('name')} status={r.get('status')} "
                              f"requiresPruning={r.get('requiresPruning')}" for r in entries)
                    + f"; health {self.state(app)[1]}")
@@ -890,7 +894,7 @@ class ArgoScenario(Scenario):
         name = singleton["metadata"]["name"]
         path = f"{self.apps}/deployments/{name}"
         selector = _selector(singleton["spec"]["selector"]["matchLabels"])
-        history = len(self.app(self.child)["status"].get("history") or [])
+        before = (self.app(self.child)["status"].get("operationState") or {}).get("startedAt")
         self.cluster.kubectl("scale", f"deployment/{name}", "--replicas=2", "-n", self.namespace)
         scaled = time.monotonic()
         peak = 0
@@ -904,13 +908,16 @@ class ArgoScenario(Scenario):
                 self.synced_at(self.head, names=[self.child])
 
         self.wait_apps(f"self-heal: {name} scaled to 2 by hand returns to 1", healed, 90)
-        app = self.app(self.child)
-        op = app["status"].get("operationState") or {}
+        seconds = time.monotonic() - scaled
+        op = self.app(self.child)["status"].get("operationState") or {}
         initiated = (op.get("operation") or {}).get("initiatedBy") or {}
-        self.check(f"self-heal: {name} scaled to 2 by hand is back to 1 replica, 1 pod", True,
-                   f"{time.monotonic() - scaled:.0f} s; replicas seen {max(peak, 2)} -> 1; last operation "
-                   f"{op.get('phase')} ({'automated' if initiated.get('automated') else initiated.get('username')}), "
-                   f"history {history} -> {len(app['status'].get('history') or [])}")
+        synced = [f"{r.get('kind')}/{r.get('name')}" for r in (op.get("syncResult") or {}).get("resources") or []]
+        self.check(f"self-heal: {name} scaled to 2 by hand is back to 1 replica, 1 pod, by an automated sync",
+                   op.get("startedAt") != before and initiated.get("automated") is True
+                   and f"Deployment/{name}" in synced and op.get("phase") == "Succeeded",
+                   f"{seconds:.0f} s; replicas seen {max(peak, 2)} -> 1; operation {op.get('phase')} "
+                   f"({'automated' if initiated.get('automated') else initiated.get('username')}) applied "
+                   f"{', '.join(synced) or 'nothing'}")
 
     # --------------------------------------------------------------- 5. steady state
 

@@ -21,6 +21,7 @@ import yaml
 from doxops.cluster import argocd as argocd_mod
 from doxops.cluster.argocd import (CONTROLLER, IN_CLUSTER, REDIS, REPO_SERVER, ArgoCD, non_loopback, point_settings,
                                    run_reports, set_value)
+from doxops.errors import ToolError
 from doxops.paths import REPO_ROOT
 
 from .conftest import ENV_NAMES
@@ -148,6 +149,13 @@ def test_the_pull_requests_values_edit_keeps_everything_else(env_name):
     assert after == before
     assert sum(1 for line in edited.splitlines() if line.lstrip().startswith("#")) == \
         sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
+
+
+def test_a_missing_redis_server_names_the_package(monkeypatch):
+    monkeypatch.setattr(argocd_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr(argocd_mod.os, "access", lambda path, mode: False)
+    with pytest.raises(ToolError, match=r"apt-get install redis-server"):
+        argocd_mod.redis_server()
 
 
 def test_the_pruned_template_exists():
