@@ -52,23 +52,22 @@ import tempfile
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from .. import environments, operate
+from .. import operate
 from ..environments import Environment
 from ..errors import Findings, ToolError
 from ..paths import REPO_ROOT, copy_working_tree
-from . import binaries as binaries_mod
+from . import e2e as e2e_mod
 from .api import MERGE
 from .cluster import LOOPBACK, NODE_NAME, Cluster, Component, _decode_v4, _decode_v6, free_port, is_loopback_endpoint
 from .e2e import (ARGOCD_NAMESPACE, Check, EnvReport, Scenario, ScenarioFailed, _attempt, _is_running, _load_docs,
                   _selector)
-from .process import Process, stop_all
+from .process import Process, stop_all, wait_until
 from .simulators import Simulators
 
 Progress = Callable[[str], None]
@@ -254,22 +253,7 @@ class ArgoCD:
         return ArgoCDError(message + "\n\n" + "\n\n".join(p.describe() for p in shown))
 
     def _wait(self, name: str, what: str, check: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            for process in self.processes:
-                if not process.alive:
-                    raise self._fail(f"{process.name} exited (code {process.returncode}) while waiting for {what}",
-                                     process.name)
-            try:
-                if check():
-                    return
-            except Exception as exc:  # noqa: BLE001 - "not ready yet"; shown on timeout
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                raise self._fail(f"{name}: not ready after {timeout:.0f} s ({what}); last check: {last or 'not yet'}",
-                                 name)
-            time.sleep(0.25)
+        wait_until(self.processes, self._fail, name, what, check, timeout)
 
     def _redis_ping(self) -> bool:
         with socket.create_connection((LOOPBACK, self.ports.redis), timeout=2) as sock:
@@ -895,6 +879,7 @@ class ArgoScenario(Scenario):
         path = f"{self.apps}/deployments/{name}"
         selector = _selector(singleton["spec"]["selector"]["matchLabels"])
         before = (self.app(self.child)["status"].get("operationState") or {}).get("startedAt")
+        scaled_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # Argo CD's timestamps: whole seconds
         self.cluster.kubectl("scale", f"deployment/{name}", "--replicas=2", "-n", self.namespace)
         scaled = time.monotonic()
         peak = 0
@@ -913,7 +898,9 @@ class ArgoScenario(Scenario):
         initiated = (op.get("operation") or {}).get("initiatedBy") or {}
         synced = [f"{r.get('kind')}/{r.get('name')}" for r in (op.get("syncResult") or {}).get("resources") or []]
         self.check(f"self-heal: {name} scaled to 2 by hand is back to 1 replica, 1 pod, by an automated sync",
-                   op.get("startedAt") != before and initiated.get("automated") is True
+                   # a new operation: a later start, or (whole seconds) one started in or after the scale's second
+                   (op.get("startedAt") != before or str(op.get("startedAt") or "") >= scaled_at)
+                   and initiated.get("automated") is True
                    and f"Deployment/{name}" in synced and op.get("phase") == "Succeeded",
                    f"{seconds:.0f} s; replicas seen {max(peak, 2)} -> 1; operation {op.get('phase')} "
                    f"({'automated' if initiated.get('automated') else initiated.get('username')}) applied "
@@ -1092,12 +1079,7 @@ def run_reports(env_names: list[str] | None, keep: bool = False, progress: Progr
                 parallel: bool = True, paths: dict[str, Path] | None = None) -> list[EnvReport]:
     """Run each environment (all when ``env_names`` is empty) with Argo CD; never raises for checks."""
     preflight()
-    envs = environments.select(",".join(env_names) if env_names else None)
-    paths = paths or binaries_mod.ensure(progress=progress).paths
-    if parallel and len(envs) > 1:
-        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            return list(pool.map(lambda e: run_env(e, paths, keep=keep, progress=progress), envs))
-    return [run_env(e, paths, keep=keep, progress=progress) for e in envs]
+    return e2e_mod.run_each(run_env, env_names, keep=keep, progress=progress, parallel=parallel, paths=paths)
 
 
 def run_argocd_e2e(env_names: list[str] | None, keep: bool = False, progress: Progress = print,

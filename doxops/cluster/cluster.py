@@ -53,7 +53,7 @@ from ..errors import ToolError
 from . import binaries as binaries_mod
 from .api import Api
 from .pki import Pki, make_pki
-from .process import Process, stop_all
+from .process import Process, stop_all, wait_until
 
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
 LOOPBACK = "127.0.0.1"
@@ -359,22 +359,7 @@ class Cluster:
         return process
 
     def _wait(self, name: str, what: str, check: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            for process in self.processes:
-                if not process.alive:
-                    raise self._fail(f"{process.name} exited (code {process.returncode}) while waiting for {what}",
-                                     process.name)
-            try:
-                if check():
-                    return
-            except Exception as exc:  # noqa: BLE001 - any failure is "not ready yet"; shown on timeout
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                raise self._fail(f"{name}: not ready after {timeout:.0f} s ({what}); last check: {last or 'not yet'}",
-                                 name)
-            time.sleep(0.25)
+        wait_until(self.processes, self._fail, name, what, check, timeout)
 
     def _insecure_get(self, url: str) -> bool:
         """GET a component's own health endpoint (self-signed serving certificate) on loopback."""

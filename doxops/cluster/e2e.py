@@ -821,12 +821,18 @@ def run_reports(env_names: list[str] | None, keep: bool = False, progress: Progr
     ``parallel`` runs the environments side by side, each on its own cluster and ports (most of a run
     is waiting for controllers, so two fit the two cores).
     """
+    return run_each(run_env, env_names, keep=keep, progress=progress, parallel=parallel, paths=paths)
+
+
+def run_each(run_one, env_names: list[str] | None, *, keep: bool, progress: Progress, parallel: bool,
+             paths: dict[str, Path] | None) -> list[EnvReport]:
+    """``run_one(env, paths, keep=, progress=)`` for each selected environment, side by side if ``parallel``."""
     envs = environments.select(",".join(env_names) if env_names else None)
     paths = paths or binaries_mod.ensure(progress=progress).paths
     if parallel and len(envs) > 1:
         with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            return list(pool.map(lambda e: run_env(e, paths, keep=keep, progress=progress), envs))
-    return [run_env(e, paths, keep=keep, progress=progress) for e in envs]
+            return list(pool.map(lambda e: run_one(e, paths, keep=keep, progress=progress), envs))
+    return [run_one(e, paths, keep=keep, progress=progress) for e in envs]
 
 
 def run_e2e(env_names: list[str] | None, keep: bool = False, progress: Progress = print,

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 _registry: dict[int, "Process"] = {}
@@ -113,3 +114,26 @@ def _stop_registered() -> None:
 
 
 atexit.register(_stop_registered)
+
+
+def wait_until(processes: list[Process], fail: Callable[..., Exception], name: str, what: str,
+               check: Callable[[], bool], timeout: float) -> None:
+    """Poll ``check`` until it is true; fail at once if one of ``processes`` exits, or after ``timeout``.
+
+    ``fail(message, *process_names)`` builds the error (with the named processes' log tails). Any
+    exception from ``check`` means "not ready yet" and is shown if the wait times out.
+    """
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        for process in processes:
+            if not process.alive:
+                raise fail(f"{process.name} exited (code {process.returncode}) while waiting for {what}", process.name)
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure is "not ready yet"; shown on timeout
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise fail(f"{name}: not ready after {timeout:.0f} s ({what}); last check: {last or 'not yet'}", name)
+        time.sleep(0.25)
