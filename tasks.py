@@ -151,7 +151,7 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
 
 
 @dox_task
-def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False):
+def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False, unified=False):
     """Show what a change does to each environment, resource by resource (a plan, not a patch).
 
     :param base: git ref of the old side (default HEAD)
@@ -160,6 +160,7 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
     :param format: text (default), markdown (pull-request comment parts) or json
     :param exit_code: exit 1 when there are changes, 0 when there are none
     :param rerender: render both sides from their sources instead of reading committed rendered/ trees
+    :param unified: add a unified diff of each resource's YAML (masked like the rest) to text and markdown
     """
     from doxops import diff as diff_mod
 
@@ -167,11 +168,11 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
         raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(diff_mod.FORMATS)}")
     changes = diff_mod.run_diff(base, head, env or os.environ.get("DOX_ENV") or None, rerender)
     if format == "text":
-        print(diff_mod.to_text(changes), end="")
+        print(diff_mod.to_text(changes, unified), end="")
     elif format == "json":
         print(diff_mod.to_json(changes))
     else:
-        parts = diff_mod.to_markdown(changes)
+        parts = diff_mod.to_markdown(changes, with_unified=unified)
         print("\n<!-- dox-diff-part-break -->\n".join(parts))
     if exit_code and changes:
         raise errors.Findings(f"{len(changes)} resource{'s' if len(changes) != 1 else ''} changed")

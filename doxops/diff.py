@@ -398,13 +398,32 @@ def _value(v: Any) -> str:
     return text
 
 
-def _resource_lines(change: Change) -> list[str]:
+#: Lines of a unified YAML diff kept per resource in text and markdown.
+UNIFIED_LIMIT = 400
+
+
+def unified(change: Change) -> list[str]:
+    """A unified diff of the resource's (masked) YAML, old against new."""
+    import difflib  # noqa: PLC0415
+
+    title = f"{change.key[0]}/{change.title}"
+    old = yamlio.dump(change.old).splitlines() if change.old is not None else []
+    new = yamlio.dump(change.new).splitlines() if change.new is not None else []
+    lines = list(difflib.unified_diff(old, new, f"a/{title}", f"b/{title}", n=3, lineterm=""))
+    if len(lines) > UNIFIED_LIMIT:
+        lines = lines[:UNIFIED_LIMIT] + [f"... ({len(lines) - UNIFIED_LIMIT} more lines)"]
+    return lines
+
+
+def _resource_lines(change: Change, with_unified: bool = False) -> list[str]:
     verb = {"+": "will be created", "-": "will be destroyed", "~": "will be changed"}[change.action]
     lines = [f"  {change.action} {change.title} {verb}"]
     for path, old, new in change.fields:
         lines.append(f"      {path}: {_value(old)} -> {_value(new)}")
     for note in change.notes:
         lines.append(f"      note: {note}")
+    if with_unified:
+        lines.extend(f"      {line}" for line in unified(change))
     return lines
 
 
@@ -418,22 +437,24 @@ def summary_lines(changes: list[Change]) -> list[str]:
     return out or ["no changes"]
 
 
-def to_text(changes: list[Change]) -> str:
+def to_text(changes: list[Change], with_unified: bool = False) -> str:
     lines = summary_lines(changes)
     for env in sorted({c.key[0] for c in changes}):
         lines.append("")
         lines.append(f"{env}:")
         for change in (c for c in changes if c.key[0] == env):
-            lines.extend(_resource_lines(change))
+            lines.extend(_resource_lines(change, with_unified))
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(changes: list[Change], limit: int = MARKDOWN_LIMIT) -> list[str]:
+def to_markdown(changes: list[Change], limit: int = MARKDOWN_LIMIT, with_unified: bool = False) -> list[str]:
     """Pull-request comments: numbered parts under ``limit`` characters, whole resources per part."""
     head = "### Rendered diff\n\n" + "\n".join(f"- {line}" for line in summary_lines(changes)) + "\n"
     blocks = []
     for change in changes:
-        body = "\n".join(_resource_lines(change))
+        body = "\n".join(_resource_lines(change, with_unified))
+        if len(body) > limit - 2000:  # one resource alone must still fit a comment
+            body = body[:limit - 2000] + "\n... (cut to fit a comment; see --format json)"
         blocks.append(f"\n<details><summary><code>{change.key[0]}</code> {change.action} {change.title}</summary>\n\n"
                       f"```diff\n{body}\n```\n</details>\n")
     parts, current = [], head

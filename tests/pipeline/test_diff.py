@@ -163,3 +163,25 @@ def test_a_huge_resource_still_fits_a_comment_part():
     huge = [Change("~", ("prod", "", "ConfigMap", "ns", "big"), fields=[("data.blob", "a" * 80_000, "b" * 80_000)])]
     parts = to_markdown(huge)
     assert all(len(p) < 65536 for p in parts) and "more characters" in parts[-1]
+
+
+def test_unified_yaml_diff_is_optional_and_masked():
+    from doxops import diff as d
+
+    plain_before = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "n"},
+                    "data": {"LOG_LEVEL": "INFO", "MODE": "a"}}
+    plain_after = {**plain_before, "data": {"LOG_LEVEL": "DEBUG", "MODE": "a"}}
+    before = {("e", "", "Secret", "n", "s"): LEAKY_BEFORE, ("e", "", "ConfigMap", "n", "c"): CM_BEFORE,
+              ("e", "", "ConfigMap", "n", "p"): plain_before}
+    after = {("e", "", "Secret", "n", "s"): LEAKY_AFTER, ("e", "", "ConfigMap", "n", "c"): CM_AFTER,
+             ("e", "", "ConfigMap", "n", "p"): plain_after,
+             ("e", "apps", "Deployment", "n", "new"): {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                      "metadata": {"name": "new", "namespace": "n"}}}
+    changes = d.compare(before, after, d.load_settings(Path("/nonexistent")))
+    plain, full = d.to_text(changes), d.to_text(changes, with_unified=True)
+    assert "--- a/e/" not in plain
+    assert "--- a/e/ConfigMap n/p" in full and "-  LOG_LEVEL: INFO" in full and "+  LOG_LEVEL: DEBUG" in full
+    assert "+  name: new" in full  # an added resource shows its content
+    assert "(masked)" in full
+    for word in ("SECRET1", "TOKEN2", "PASS3", "PASS4", "PASS5"):
+        assert word not in full and word not in "".join(d.to_markdown(changes, with_unified=True))
