@@ -75,7 +75,7 @@ def bare_script(root: Path, envs: list[environments.Environment]) -> str:
     """The same kustomize and kubeconform commands, one environment after another, in plain shell."""
     specs = toolchain.load_specs()
     kz, helm, kc = (toolchain.resolve(n, specs=specs).path for n in ("kustomize", "helm", "kubeconform"))
-    lines = ["set -e", f"out=$(mktemp -d)"]
+    lines = ["set -e", "out=$(mktemp -d)"]
     for env in envs:
         for sub, directory in render.targets(env):
             command = " ".join(f"'{c}'" for c in render.kustomize_command(kz, helm, directory))

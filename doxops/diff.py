@@ -317,12 +317,16 @@ def cleanup_worktrees(root: Path) -> None:
     git("worktree", "prune", root=root, check=False)
 
 
-def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Progress) -> dict[str, str]:
-    """Files under rendered/ for one side: committed (``commit``), or a render (working tree or commit)."""
+def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Progress,
+                  only: set[str] | None = None) -> dict[str, str]:
+    """Files under rendered/ for one side: committed (``commit``), or a render (working tree or commit).
+
+    ``only`` limits a render of the working tree to those environments (a base rendered from a commit
+    is rendered whole, as it is cached by commit for every later diff)."""
     if commit and not rerender:
         return committed_files(commit, root)
     if commit is None:
-        envs = environments.discover(root)
+        envs = [e for e in environments.discover(root) if only is None or e.name in only]
         results = render.render_all(envs, root=root, write=False, use_cache=False, progress=progress)
         return {f"{r.env.name}/{rel}": text for r in results for rel, text in r.files.items()}
     code = hashlib.sha256()
@@ -367,14 +371,15 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     head_commit = resolve_ref(head, root) if head else None
     settings = load_settings(root / "diff.yaml")
     before = parse_files(rendered_side(base_commit, root, rerender, progress))
-    after = parse_files(rendered_side(head_commit, root, rerender, progress))
-    if env:
-        wanted = {n.strip() for n in env.split(",") if n.strip()}
-        known = {k[0] for k in before} | {k[0] for k in after} | {e.name for e in environments.discover(root)}
+    wanted = {n.strip() for n in env.split(",") if n.strip()} if env else None
+    if wanted:  # checked before the head side is rendered, which then renders only these
+        known = {k[0] for k in before} | {e.name for e in environments.discover(root)}
         unknown = sorted(wanted - known)
         if unknown:
             raise UsageError(f"unknown environment {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         before = {k: v for k, v in before.items() if k[0] in wanted}
+    after = parse_files(rendered_side(head_commit, root, rerender, progress, only=wanted))
+    if wanted:
         after = {k: v for k, v in after.items() if k[0] in wanted}
     return compare(before, after, settings)
 

@@ -443,7 +443,7 @@ def file_names(resources: list[Resource], origin: str) -> list[str]:
 
 
 def check_patches_applied(directory: Path, stream: str, tools: dict[str, Path], home: Path,
-                          root: Path = REPO_ROOT) -> None:
+                          root: Path = REPO_ROOT, inputs: set[Path] | None = None) -> None:
     """Every targeted patch must change something: one that matches nothing is an error.
 
     Kustomize applies a patch to whatever its target selects and is silent when nothing does. For a
@@ -457,7 +457,7 @@ def check_patches_applied(directory: Path, stream: str, tools: dict[str, Path], 
         return
     with tempfile.TemporaryDirectory(prefix="dox-patch-check-") as scratch:
         copy = Path(scratch) / "repo"
-        for source in sorted(check_containment(directory, root)):
+        for source in sorted(inputs if inputs is not None else check_containment(directory, root)):
             target = copy / source.resolve().relative_to(root.resolve())
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -666,13 +666,13 @@ def targets(env: Environment) -> list[tuple[str, Path]]:
 
 def render_target(subdir: str, directory: Path, tools: dict[str, Path], home: Path, root: Path) -> dict[str, str]:
     """One kustomization (an environment's workloads, or its Argo CD objects) as ``{path: text}``."""
-    check_containment(directory, root)
+    inputs = check_containment(directory, root)
     preflight(directory, root)
     origin = relative(directory, root)
     target_home = home / subdir
     target_home.mkdir(parents=True, exist_ok=True)
     stream = build_stream(directory, tools, target_home, root)
-    check_patches_applied(directory, stream, tools, target_home, root)
+    check_patches_applied(directory, stream, tools, target_home, root, inputs)
     resources = normalise(stream, origin, directory)
     if not resources:
         raise UsageError(f"{origin}: kustomize produced no resources; check its resources and helmCharts")

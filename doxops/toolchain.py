@@ -175,6 +175,14 @@ def go_binary() -> str:
     return go
 
 
+def publish(staging: Path, final: Path, stamp: dict) -> None:
+    """Stamp a verified build and move it into its cache place in one rename (called under the tool's lock)."""
+    (staging / ".verified.json").write_text(json.dumps(stamp))
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+
+
 def build(spec: ToolSpec, progress: Progress = _stderr) -> tuple[Path, float]:
     """``go install MODULE@VERSION`` into the cache, atomically; returns (path, seconds)."""
     go = go_binary()
@@ -209,10 +217,7 @@ def build(spec: ToolSpec, progress: Progress = _stderr) -> tuple[Path, float]:
                 f"{spec.name}: the fresh build reports version {got!r}, not {spec.version}; "
                 "check the version ldflags in tools.toml"
             )
-        (staging / ".verified.json").write_text(json.dumps({**_stamp_of(binary), "version": spec.version}))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(staging, final)
+        publish(staging, final, {**_stamp_of(binary), "version": spec.version})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started

@@ -60,11 +60,12 @@ import yaml
 
 from .. import operate
 from ..environments import Environment
-from ..errors import Findings, ToolError
+from ..errors import ToolError
 from ..paths import REPO_ROOT, copy_working_tree
 from . import e2e as e2e_mod
 from .api import MERGE
-from .cluster import LOOPBACK, NODE_NAME, Cluster, Component, _decode_v4, _decode_v6, free_port, is_loopback_endpoint
+from .cluster import (LOOPBACK, NODE_NAME, Cluster, Component, free_port, is_loopback_endpoint, non_loopback_sockets,
+                      sockets)
 from .e2e import (ARGOCD_NAMESPACE, Check, EnvReport, Scenario, ScenarioFailed, _attempt, _is_running, _load_docs,
                   _selector)
 from .process import Process, stop_all, wait_until
@@ -304,47 +305,17 @@ class ArgoCD:
 
 # ---------------------------------------------------------------------- sockets (loopback proof)
 
-_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "0A": "LISTEN", "07": "UNCONNECTED"}
-
-
-def sockets(processes: list[Process]) -> list[tuple[str, str, str, str]]:
-    """``(process, protocol, state, "local -> remote")`` of every TCP and UDP socket of ``processes``."""
-    out = []
-    for process in processes:
-        inodes = set()
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{process.pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{process.pid}/fd/{fd}")
-                    if target.startswith("socket:["):
-                        inodes.add(target[8:-1])
-        for table, decode in (("tcp", _decode_v4), ("tcp6", _decode_v6), ("udp", _decode_v4), ("udp6", _decode_v6)):
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{process.pid}/net/{table}").read_text().splitlines()[1:]:
-                    fields = line.split()
-                    if fields[9] in inodes and fields[3] in _STATES:
-                        out.append((process.name, table.rstrip("6"), _STATES[fields[3]],
-                                    f"{decode(fields[1])} -> {decode(fields[2])}"))
-    return out
-
-
-def _unset(endpoint: str) -> bool:
-    return endpoint.rsplit(":", 1)[1] == "0"
-
-
 def non_loopback(report: list[tuple[str, str, str, str]], controller_metrics_port: int | None) -> list[str]:
-    """Sockets of a :func:`sockets` report touching anything but 127.0.0.0/8 or ::1, except the one
-    allowed: the application controller's metrics listener (every interface, at the port it was given)."""
-    bad = []
-    for name, protocol, state, pair in report:
-        local, remote = pair.split(" -> ")
-        if (name == CONTROLLER and protocol == "tcp" and state == "LISTEN" and controller_metrics_port
-                and local in (f"0.0.0.0:{controller_metrics_port}", f"[::]:{controller_metrics_port}")):
-            continue
-        ends = [local] if state == "LISTEN" else [e for e in (local, remote) if not _unset(e)]
-        if not all(is_loopback_endpoint(e) for e in ends):
-            bad.append(f"{name}: {protocol} {state} {pair}")
-    return bad
+    """Sockets of a :func:`~doxops.cluster.cluster.sockets` report touching anything but 127.0.0.0/8 or ::1,
+    except the one allowed: the application controller's metrics listener (every interface, at its port)."""
+
+    def metrics_listener(entry: tuple[str, str, str, str]) -> bool:
+        name, protocol, state, pair = entry
+        local = pair.split(" -> ")[0]
+        return bool(name == CONTROLLER and protocol == "tcp" and state == "LISTEN" and controller_metrics_port
+                    and local in (f"0.0.0.0:{controller_metrics_port}", f"[::]:{controller_metrics_port}"))
+
+    return non_loopback_sockets(report, allowed=metrics_listener)
 
 
 class SocketSampler:
@@ -1089,12 +1060,5 @@ def run_argocd_e2e(env_names: list[str] | None, keep: bool = False, progress: Pr
     Prints each report; raises :class:`~doxops.errors.Findings` (exit 1) naming every failed check when
     an environment fails. ``keep`` keeps every work directory (git remote and copy, logs, kubeconfig).
     """
-    reports = run_reports(env_names, keep=keep, progress=progress, parallel=parallel)
-    for report in reports:
-        progress(report.text())
-    failed = [r for r in reports if not r.ok]
-    if failed:
-        raise Findings("e2e --argocd failed:\n" + "\n".join(
-            f"  {r.env}: {c.name}: {c.detail}" for r in failed for c in r.failures)
-            + "\n(logs: " + ", ".join(r.workdir for r in failed) + ")")
-    return reports
+    return e2e_mod.conclude("e2e --argocd", run_reports(env_names, keep=keep, progress=progress,
+                                                        parallel=parallel), progress)

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from ..errors import ToolError, UsageError
 from ..paths import REPO_ROOT, cache_dir
-from ..toolchain import TOOLS_FILE, Progress, ToolSpec, _lock, _stderr, go_binary, load_config, reported_version
+from ..toolchain import (TOOLS_FILE, Progress, ToolSpec, _lock, _stderr, go_binary, load_config, publish,
+                         reported_version)
 
 #: Parallel compile jobs: the machines this runs on have two cores shared with others.
 BUILD_JOBS = "2"
@@ -217,10 +218,7 @@ def build(spec: BinarySpec, root: Path = REPO_ROOT, progress: Progress = _stderr
                     f"{spec.name}: the fresh {binary} reports version {got!r}, not {spec.version}; "
                     f"check the version ldflags of [cluster.{spec.name}] in tools.toml"
                 )
-        (staging / ".verified.json").write_text(json.dumps(_stamp(spec, staging, root)))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(staging, final)
+        publish(staging, final, _stamp(spec, staging, root))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started

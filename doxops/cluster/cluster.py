@@ -465,14 +465,14 @@ class Cluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
         return proc
 
-    def socket_report(self) -> list[tuple[str, str, str]]:
-        """``(process, state, "local -> remote")`` for every TCP socket of every process we started."""
-        return socket_addresses([p for p in self.processes if p.alive])
+    def socket_report(self) -> list[tuple[str, str, str, str]]:
+        """``(process, protocol, state, "local -> remote")`` for every socket of every process we started."""
+        return sockets([p for p in self.processes if p.alive])
 
 
 # ---------------------------------------------------------------------- socket inspection (loopback proof)
 
-_TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "0A": "LISTEN"}
+_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "0A": "LISTEN", "07": "UNCONNECTED"}
 
 
 def _decode_v4(hex_address: str) -> str:
@@ -490,8 +490,8 @@ def _decode_v6(hex_address: str) -> str:
     return f"[{shown}]:{int(port, 16)}"
 
 
-def socket_addresses(processes: list[Process]) -> list[tuple[str, str, str]]:
-    """TCP sockets (listening, connecting, connected) of ``processes``, from /proc."""
+def sockets(processes: list[Process]) -> list[tuple[str, str, str, str]]:
+    """``(process, protocol, state, "local -> remote")`` of every TCP and UDP socket of ``processes``, from /proc."""
     out = []
     for process in processes:
         inodes = set()
@@ -501,12 +501,12 @@ def socket_addresses(processes: list[Process]) -> list[tuple[str, str, str]]:
                     target = os.readlink(f"/proc/{process.pid}/fd/{fd}")
                     if target.startswith("socket:["):
                         inodes.add(target[8:-1])
-        for table, decode in (("tcp", _decode_v4), ("tcp6", _decode_v6)):
+        for table, decode in (("tcp", _decode_v4), ("tcp6", _decode_v6), ("udp", _decode_v4), ("udp6", _decode_v6)):
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{process.pid}/net/{table}").read_text().splitlines()[1:]:
                     fields = line.split()
-                    if fields[9] in inodes and fields[3] in _TCP_STATES:
-                        out.append((process.name, _TCP_STATES[fields[3]],
+                    if fields[9] in inodes and fields[3] in _STATES:
+                        out.append((process.name, table.rstrip("6"), _STATES[fields[3]],
                                     f"{decode(fields[1])} -> {decode(fields[2])}"))
     return out
 
@@ -516,12 +516,23 @@ def is_loopback_endpoint(endpoint: str) -> bool:
     return host.startswith("127.") or host == "::1"
 
 
-def non_loopback_sockets(report: list[tuple[str, str, str]]) -> list[str]:
-    """The sockets of a :func:`socket_addresses` report that touch anything but 127.0.0.0/8 (or ::1)."""
+def _unset(endpoint: str) -> bool:
+    return endpoint.rsplit(":", 1)[1] == "0"
+
+
+def non_loopback_sockets(report: list[tuple[str, str, str, str]],
+                         allowed: Callable[[tuple[str, str, str, str]], bool] = lambda entry: False) -> list[str]:
+    """The sockets of a :func:`sockets` report that touch anything but 127.0.0.0/8 (or ::1), except ``allowed``.
+
+    A listening socket is judged by its local address; any other by both ends (an unset remote, port 0, is
+    an unconnected UDP socket and has no peer)."""
     bad = []
-    for name, state, pair in report:
+    for entry in report:
+        name, protocol, state, pair = entry
+        if allowed(entry):
+            continue
         local, remote = pair.split(" -> ")
-        ends = [local] if state == "LISTEN" else [local, remote]
+        ends = [local] if state == "LISTEN" else [e for e in (local, remote) if not _unset(e)]
         if not all(is_loopback_endpoint(e) for e in ends):
-            bad.append(f"{name}: {state} {pair}")
+            bad.append(f"{name}: {protocol} {state} {pair}")
     return bad

@@ -844,12 +844,16 @@ def run_e2e(env_names: list[str] | None, keep: bool = False, progress: Progress 
     fails, and returns the reports otherwise. ``keep`` keeps every work directory (logs,
     kubeconfig, the rendered variant); a failed environment's is always kept.
     """
-    reports = run_reports(env_names, keep=keep, progress=progress, parallel=parallel)
+    return conclude("e2e", run_reports(env_names, keep=keep, progress=progress, parallel=parallel), progress)
+
+
+def conclude(what: str, reports: list, progress: Progress) -> list:
+    """Print every report; raise Findings (exit 1) naming each failed check, or return the reports."""
     for report in reports:
         progress(report.text())
     failed = [r for r in reports if not r.ok]
     if failed:
-        raise Findings("e2e failed:\n" + "\n".join(
+        raise Findings(f"{what} failed:\n" + "\n".join(
             f"  {r.env}: {c.name}: {c.detail}" for r in failed for c in r.failures)
             + "\n(logs: " + ", ".join(r.workdir for r in failed) + ")")
     return reports

@@ -239,18 +239,6 @@ class Context:
     def of_kind(self, *kinds: str) -> list[Manifest]:
         return [m for kind in kinds for m in self._by_kind.get(kind, [])]
 
-    def find(self, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
-        index = self.__dict__.setdefault("_name_index", {})
-        if kind not in index:
-            by_name: dict[str, list[Manifest]] = {}
-            for m in self._by_kind.get(kind, []):
-                by_name.setdefault(m.name, []).append(m)
-            index[kind] = by_name
-        for m in index[kind].get(name, []):
-            if namespace is None or not m.namespace or m.namespace == namespace:
-                return m
-        return None
-
     def role(self, manifest: Manifest) -> str | None:
         return manifest.labels.get(self.config.role_label)
 
@@ -283,10 +271,6 @@ class Context:
                 index.setdefault((str(ref.get("kind")), str(ref.get("name")), hpa.namespace), []).append(hpa)
             self._hpa_index = index
         return index.get((manifest.kind, manifest.name, manifest.namespace), [])
-
-    @staticmethod
-    def get(data: Any, pointer: str) -> Any:
-        return _get(data, pointer)
 
 
 def selects(selector: dict | None, labels: dict) -> bool:

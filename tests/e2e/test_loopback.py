@@ -104,9 +104,9 @@ def test_the_metrics_api_is_reached_through_an_external_name_service_on_loopback
 
 def test_a_running_cluster_holds_loopback_sockets_only(light_cluster):
     report = light_cluster.socket_report()
-    names = {name for name, _, _ in report}
+    names = {name for name, _, _, _ in report}
     assert {"etcd", "kube-apiserver", "kube-controller-manager"} <= names
-    assert any(state == "LISTEN" for _, state, _ in report)
+    assert any(state == "LISTEN" for _, _, state, _ in report)
     assert non_loopback_sockets(report) == []
     endpoints = light_cluster.api.get_or_none("/api/v1/namespaces/default/endpoints/kubernetes")
     assert not (endpoints or {}).get("subsets")  # --endpoint-reconciler-type=none: nothing to dial
