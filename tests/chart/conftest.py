@@ -7,9 +7,12 @@ the whole suite runs a handful of helm processes. Test modules import the helper
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import os
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -83,9 +86,25 @@ class Rendered:
         return [obj for obj in self.objects if obj["kind"] in WORKLOAD_KINDS]
 
 
+_HELM_HOME = tempfile.mkdtemp(prefix="chart-test-helm-home-")
+atexit.register(shutil.rmtree, _HELM_HOME, True)
+
+
+def helm_env() -> dict[str, str]:
+    """A Helm environment of the tests' own: no user configuration is read, no user cache written."""
+    return {
+        **os.environ,
+        "HOME": _HELM_HOME,
+        "HELM_CACHE_HOME": f"{_HELM_HOME}/cache",
+        "HELM_CONFIG_HOME": f"{_HELM_HOME}/config",
+        "HELM_DATA_HOME": f"{_HELM_HOME}/data",
+        "KUBECONFIG": f"{_HELM_HOME}/no-kubeconfig",
+    }
+
+
 def run_helm(*args: str) -> HelmResult:
     """Run helm with the given arguments and capture its output."""
-    proc = subprocess.run([HELM, *args], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([HELM, *args], capture_output=True, text=True, timeout=60, check=False, env=helm_env())
     return HelmResult(proc.returncode, proc.stdout, proc.stderr)
 
 

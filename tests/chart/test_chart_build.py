@@ -20,6 +20,7 @@ from .conftest import (
 )
 
 SUBCHARTS = ("orchestrator", "workers", "hitl-ui", "redis", "knowledge-store")
+LIBRARY = "dox-asdlc-common"
 # Template file name (without a "-qualifier" and ".yaml") to the one kind it holds.
 FILE_KINDS = {
     "namespace": "Namespace",
@@ -43,7 +44,7 @@ def chart_dirs() -> list[Path]:
 def test_umbrella_depends_on_every_subchart_with_camel_case_aliases() -> None:
     chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
     deps = {dep["name"]: dep for dep in chart["dependencies"]}
-    assert set(deps) == set(SUBCHARTS)
+    assert set(deps) == {*SUBCHARTS, LIBRARY}
     assert deps["hitl-ui"]["alias"] == "hitlUI"
     assert deps["knowledge-store"]["alias"] == "knowledgeStore"
     for name in SUBCHARTS:
@@ -112,21 +113,25 @@ def test_every_rendered_object_comes_from_a_file_named_by_its_kind(default_rende
             assert FILE_KINDS[stem] == kind, f"{source} renders a {kind}"
 
 
-def test_no_define_outside_the_shared_helpers() -> None:
-    """Shared helpers live in one place, every define namespaced and commented."""
-    helpers = CHART_DIR / "templates" / "_helpers.tpl"
+def test_defines_only_in_helper_files_namespaced_and_commented() -> None:
+    """Shared helpers live in the library chart, the umbrella's own in its _helpers.tpl; each namespaced and
+    commented. The subcharts' library copies are checked equal to the library (test_chart_library)."""
+    library = CHART_DIR / "charts" / LIBRARY
+    helper_files = [*sorted((library / "templates").glob("_*.tpl")), CHART_DIR / "templates" / "_helpers.tpl"]
+    copies = [CHART_DIR / "charts" / sub / "charts" / LIBRARY / "templates" for sub in SUBCHARTS]
     for path in CHART_DIR.rglob("*.tpl"):
-        assert path == helpers, f"{path}: helpers belong in {helpers}"
+        assert path in helper_files or path.parent in copies, f"{path}: helpers belong in {library / 'templates'}"
     for path in CHART_DIR.rglob("templates/*.yaml"):
         assert not re.search(r"{{-?\s*define\b", path.read_text()), f"{path} defines a template"
-    lines = helpers.read_text().splitlines()
-    defines = [(i, line) for i, line in enumerate(lines) if "define \"" in line]
-    assert defines
-    for i, line in defines:
-        name = line.split('"')[1]
-        assert name.startswith("dox-asdlc."), name
-        previous = lines[i - 1].strip()
-        assert previous.endswith("*/}}") and name in "\n".join(lines[max(0, i - 6):i]), f"{name} uncommented"
+    for helpers in helper_files:
+        lines = helpers.read_text().splitlines()
+        defines = [(i, line) for i, line in enumerate(lines) if "define \"" in line]
+        assert defines, f"{helpers}: no define"
+        for i, line in defines:
+            name = line.split('"')[1]
+            assert name.startswith("dox-asdlc."), name
+            previous = lines[i - 1].strip()
+            assert previous.endswith("*/}}") and name in "\n".join(lines[max(0, i - 6):i]), f"{name} uncommented"
 
 
 @pytest.mark.parametrize("values", [None, PROD_VALUES], ids=["default", "prod"])
@@ -140,7 +145,8 @@ def test_helm_lint_strict_passes(values: Path | None) -> None:
 
 
 def test_renders_and_lints_from_a_clean_tree_without_dependency_build(tmp_path: Path) -> None:
-    """No Chart.lock, no packaged subchart, no repository: the unpacked charts/ are used as they are."""
+    """No Chart.lock, no packaged chart, no repository: the unpacked charts/ (and each subchart's copy of the
+    library) are used as they are."""
     copy = tmp_path / "dox-asdlc"
     shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns("Chart.lock", "*.tgz"))
     assert not list(copy.rglob("Chart.lock")) and not list(copy.rglob("*.tgz"))
@@ -212,9 +218,11 @@ def test_values_keys_are_camel_case_and_documented(chart: Path) -> None:
         while parents and parents[-1][0] >= indent:
             parents.pop()
         free_form = bool(parents) and parents[-1][1] in FREE_FORM_MAPS
+        # A subchart's global defaults copy the umbrella's, which documents them (test_chart_library checks).
+        umbrellas = chart != CHART_DIR and bool(parents) and parents[0][1] == "global"
         parents.append((indent, key))
         if free_form:
             continue
         where = f"{chart.name}/values.yaml:{number}: {key}"
         assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", key), f"{where} is not camelCase"
-        assert lines[number - 2].strip().startswith("#"), f"{where} has no comment above it"
+        assert umbrellas or lines[number - 2].strip().startswith("#"), f"{where} has no comment above it"
