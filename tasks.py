@@ -197,6 +197,29 @@ def lint_workflows(c):
     print(f"actionlint {tool.version}: {len(files)} workflow files clean")
 
 
+@dox_task
+def chart(c, check=False):
+    """Write the chart's generated parts: the library copy in each subchart and the READMEs' values tables.
+
+    :param check: write nothing; exit 1 naming each stale copy or README.
+    """
+    from doxops import chart as chart_mod
+    from doxops.paths import REPO_ROOT, relative
+
+    if check:
+        stale = chart_mod.stale_library_copies() + chart_mod.stale_readmes()
+        if stale:
+            names = ", ".join(relative(p, REPO_ROOT) for p in stale)
+            raise errors.Findings(f"stale: {names}; run `./dox chart` and commit the result")
+        print("chart: library copies and values tables are current")
+        return
+    written = chart_mod.sync_library_copies() + chart_mod.write_readmes()
+    for path in written:
+        print(f"wrote {relative(path, REPO_ROOT)}")
+    if not written:
+        print("chart: library copies and values tables are current")
+
+
 def _one_env(env):
     from doxops import environments
 
@@ -273,4 +296,4 @@ def e2e(c, env=None, keep=False, sequential=False, argocd=False):
     e2e_mod.run_e2e(names, keep=keep, parallel=not sequential)
 
 
-ns = Collection(tools, test, render, validate, diff, lint_workflows, minikube_secrets, argocd_bootstrap, bench, e2e)
+ns = Collection(tools, test, render, validate, diff, chart, lint_workflows, minikube_secrets, argocd_bootstrap, bench, e2e)

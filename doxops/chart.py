@@ -80,7 +80,7 @@ def sync_library_copies(root: Path = REPO_ROOT) -> list[Path]:
 
 
 def helm_docs_command(helm_docs: Path, search_root: Path, charts: list[Path]) -> list[str]:
-    """helm-docs over the given charts (paths relative to ``search_root``), each README from its template."""
+    """helm-docs over the given charts (absolute paths below ``search_root``), each README from its template."""
     return [
         str(helm_docs),
         "--chart-search-root", str(search_root),
@@ -106,10 +106,11 @@ def generated_readmes(root: Path = REPO_ROOT, helm_docs: Path | None = None) -> 
                              f"written from its {README_TEMPLATE} (copy one from another chart)")
     with tempfile.TemporaryDirectory(prefix="dox-chart-docs-") as scratch:
         copy = Path(scratch) / "helm"
-        shutil.copytree(root / "helm", copy)
+        # The library (and its copies) has no values to document: left out, helm-docs does not look for them.
+        shutil.copytree(root / "helm", copy, ignore=shutil.ignore_patterns(LIBRARY))
         relative = [chart.relative_to(root / "helm") for chart in charts]
         env = {"PATH": os.environ.get("PATH", ""), "HOME": scratch, "LC_ALL": "C.UTF-8", "TZ": "UTC"}
-        proc = subprocess.run(helm_docs_command(tool, copy, relative), cwd=copy, env=env,
+        proc = subprocess.run(helm_docs_command(tool, copy, [copy / rel for rel in relative]), cwd=copy, env=env,
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0 or "level=error" in proc.stderr or "level=warning" in proc.stderr:
             raise ToolError(f"helm-docs failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
