@@ -184,9 +184,11 @@ def test_rendering_is_deterministic() -> None:
         ({"redis": {"image": {"tag": "latest"}}}, "tag", ""),
         ({"workers": {"targetCPUUtilization": 170}}, "targetCPUUtilization", "maximum"),
         ({"workers": {"podDisruptionBudget": {"maxUnavailable": 0}}}, "maxUnavailable", "minimum"),
+        ({"workers": {"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Always"}}},
+         "unhealthyPodEvictionPolicy", "must be one of"),
     ],
     ids=["typo", "wrong-type", "orchestrator-replicas-2", "global-typo", "top-level-typo", "service-type",
-         "redis-mode", "latest-tag", "cpu-target", "pdb-blocks-drain"],
+         "redis-mode", "latest-tag", "cpu-target", "pdb-blocks-drain", "pdb-eviction-policy"],
 )
 def test_schema_rejects_bad_values_naming_the_key(overrides: dict, key: str, message: str) -> None:
     result = helm_template(overrides)

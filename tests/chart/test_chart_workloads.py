@@ -160,8 +160,15 @@ def test_workers_pdb_never_blocks_a_drain(any_render: Rendered) -> None:
     spec = pdb["spec"]
     assert "minAvailable" not in spec
     assert isinstance(spec["maxUnavailable"], int) and spec["maxUnavailable"] >= 1
+    # Unready workers never hold a drain up (the Kubernetes default, IfHealthyBudget, would).
+    assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     deployment = any_render.get("Deployment", "workers")
     assert spec["selector"] == deployment["spec"]["selector"]
+
+
+def test_workers_pdb_eviction_policy_is_a_value() -> None:
+    pdb = render({"workers": {"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "IfHealthyBudget"}}})
+    assert pdb.get("PodDisruptionBudget", "workers")["spec"]["unhealthyPodEvictionPolicy"] == "IfHealthyBudget"
 
 
 def test_workers_spread_across_nodes(any_render: Rendered) -> None:
