@@ -32,7 +32,10 @@ except ImportError:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "helm" / "dox-asdlc"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-PROD_VALUES = FIXTURES / "values-prod.yaml"
+# Not an environment: every value the defaults leave alone set otherwise (registry, digests, narrowed egress,
+# another storage class...), so tests can see that values drive the output. The environments are tested with
+# their own values (ENVIRONMENTS).
+VARIANT_VALUES = FIXTURES / "values-variant.yaml"
 KUBE_VERSION = "1.36.0"
 NAMESPACE = "dox-asdlc"
 DEFAULT_RELEASE = "dox-asdlc"
@@ -187,13 +190,54 @@ def default_render() -> Rendered:
     return render()
 
 
+@dataclass(frozen=True)
+class EnvironmentInputs:
+    """What an environment's kustomization hands to Helm: the chart, release, namespace, versions and values."""
+
+    name: str
+    chart: Path
+    release: str
+    namespace: str
+    kube_version: str
+    values_files: tuple[Path, ...]
+
+
+def environment_inputs(root: Path = REPO_ROOT) -> list[EnvironmentInputs]:
+    """Every environment's Helm inputs, read from its kustomization's helmCharts entry (as kustomize reads it)."""
+    found = []
+    for kfile in sorted((root / "environments").glob("*/kustomization.yaml")):
+        data = yaml.safe_load(kfile.read_text())
+        home = kfile.parent / (data.get("helmGlobals") or {}).get("chartHome", "charts")
+        for entry in data["helmCharts"]:
+            files = [entry["valuesFile"]] if entry.get("valuesFile") else []
+            files += entry.get("additionalValuesFiles") or []
+            found.append(EnvironmentInputs(
+                name=kfile.parent.name,
+                chart=(home / entry["name"]).resolve(),
+                release=entry.get("releaseName", entry["name"]),
+                namespace=entry.get("namespace", NAMESPACE),
+                kube_version=str(entry["kubeVersion"]),
+                values_files=tuple((kfile.parent / f).resolve() for f in files),
+            ))
+    return found
+
+
+ENVIRONMENTS = {inputs.name: inputs for inputs in environment_inputs()}
+
+
 @pytest.fixture(scope="session")
-def prod_render() -> Rendered:
-    """The chart rendered with the production-like values fixture."""
-    return render(values_files=(PROD_VALUES,))
+def variant_render() -> Rendered:
+    """The chart rendered with the variant values fixture (every default changed)."""
+    return render(values_files=(VARIANT_VALUES,))
 
 
-@pytest.fixture(scope="session", params=["default", "prod"])
-def any_render(request: pytest.FixtureRequest, default_render: Rendered, prod_render: Rendered) -> Rendered:
-    """Each of the default and the production-like renders, for invariants that hold in both."""
-    return default_render if request.param == "default" else prod_render
+@pytest.fixture(scope="session", params=["default", "variant", *ENVIRONMENTS])
+def any_render(request: pytest.FixtureRequest, default_render: Rendered, variant_render: Rendered) -> Rendered:
+    """The default, the variant and each environment's render (its real values), for invariants of all."""
+    if request.param == "default":
+        return default_render
+    if request.param == "variant":
+        return variant_render
+    inputs = ENVIRONMENTS[request.param]
+    assert inputs.chart == CHART_DIR, f"{inputs.name} renders {inputs.chart}, not this chart"
+    return render(release=inputs.release, values_files=inputs.values_files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -12,9 +13,12 @@ import yaml
 
 from .conftest import (
     CHART_DIR,
+    ENVIRONMENTS,
     KUBE_VERSION,
     NAMESPACE,
-    PROD_VALUES,
+    REPO_ROOT,
+    VARIANT_VALUES,
+    EnvironmentInputs,
     helm_template,
     run_helm,
 )
@@ -103,8 +107,8 @@ def test_one_resource_per_template_file_named_by_kind(chart: Path) -> None:
         assert text.count("\nkind: ") + text.startswith("kind: ") <= 1, f"{template}: more than one resource"
 
 
-def test_every_rendered_object_comes_from_a_file_named_by_its_kind(default_render, prod_render) -> None:
-    for rendered in (default_render, prod_render):
+def test_every_rendered_object_comes_from_a_file_named_by_its_kind(default_render, variant_render) -> None:
+    for rendered in (default_render, variant_render):
         seen: dict[str, str] = {}
         for (kind, name), source in rendered.sources.items():
             assert source not in seen, f"{source} renders {seen[source]} and {kind}/{name}"
@@ -134,14 +138,42 @@ def test_defines_only_in_helper_files_namespaced_and_commented() -> None:
             assert previous.endswith("*/}}") and name in "\n".join(lines[max(0, i - 6):i]), f"{name} uncommented"
 
 
-@pytest.mark.parametrize("values", [None, PROD_VALUES], ids=["default", "prod"])
-def test_helm_lint_strict_passes(values: Path | None) -> None:
-    args = ["lint", "--strict", str(CHART_DIR)]
-    if values:
-        args += ["--values", str(values)]
-    result = run_helm(*args)
+def _lint(chart: Path, *args: str) -> None:
+    result = run_helm("lint", "--strict", str(chart), *args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
+
+
+def lint_args(inputs: EnvironmentInputs) -> list[str]:
+    args = ["--namespace", inputs.namespace, "--kube-version", inputs.kube_version]
+    for path in inputs.values_files:
+        args += ["--values", str(path)]
+    return args
+
+
+@pytest.mark.parametrize("values", [None, VARIANT_VALUES], ids=["default", "variant"])
+def test_helm_lint_strict_passes(values: Path | None) -> None:
+    _lint(CHART_DIR, *(["--values", str(values)] if values else []))
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_helm_lint_strict_passes_with_each_environments_real_values(env: str) -> None:
+    """The values, namespace and Kubernetes version the environment's kustomization hands to Helm, no fixture."""
+    inputs = ENVIRONMENTS[env]
+    assert [p.relative_to(REPO_ROOT).as_posix() for p in inputs.values_files] == [
+        "apps/dox-asdlc/values.yaml", f"environments/{env}/values.yaml"]
+    _lint(inputs.chart, *lint_args(inputs))
+
+
+def test_lint_with_an_environments_values_fails_on_a_bad_value_there(tmp_path: Path) -> None:
+    """The failing case: a value only the environment sets (here a typo in prod's values) fails the lint."""
+    inputs = ENVIRONMENTS["prod"]
+    env_values = tmp_path / "values.yaml"
+    env_values.write_text(inputs.values_files[-1].read_text().replace("minReplicas:", "minReplica:"))
+    broken = dataclasses.replace(inputs, values_files=(*inputs.values_files[:-1], env_values))
+    result = run_helm("lint", "--strict", str(inputs.chart), *lint_args(broken))
+    assert result.returncode != 0
+    assert "minReplica" in result.stdout + result.stderr
 
 
 def test_renders_and_lints_from_a_clean_tree_without_dependency_build(tmp_path: Path) -> None:
@@ -160,7 +192,7 @@ def test_renders_and_lints_from_a_clean_tree_without_dependency_build(tmp_path: 
 
 def test_rendering_is_deterministic() -> None:
     args = ["template", "dox-asdlc", str(CHART_DIR), "--kube-version", KUBE_VERSION, "--namespace", NAMESPACE,
-            "--values", str(PROD_VALUES)]
+            "--values", str(VARIANT_VALUES)]
     first, second = run_helm(*args), run_helm(*args)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout

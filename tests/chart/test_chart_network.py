@@ -156,13 +156,13 @@ def test_external_egress_defaults(default_render: Rendered) -> None:
             assert not allowed(default_render, "egress", labels, Endpoint(ip=PRIVATE_IP), port), (service, port)
 
 
-def test_external_egress_cidrs_are_values(prod_render: Rendered) -> None:
-    workers, orchestrator = pod_labels(prod_render, "workers"), pod_labels(prod_render, "orchestrator")
-    assert allowed(prod_render, "egress", workers, Endpoint(ip="160.79.104.10"), 443)
-    assert not allowed(prod_render, "egress", workers, Endpoint(ip=PUBLIC_IP), 443)
-    assert allowed(prod_render, "egress", orchestrator, Endpoint(ip="140.82.112.5"), 22)
-    assert not allowed(prod_render, "egress", orchestrator, Endpoint(ip=PUBLIC_IP), 22)
-    assert not allowed(prod_render, "egress", workers, Endpoint(ip="140.82.112.5"), 443)
+def test_external_egress_cidrs_are_values(variant_render: Rendered) -> None:
+    workers, orchestrator = pod_labels(variant_render, "workers"), pod_labels(variant_render, "orchestrator")
+    assert allowed(variant_render, "egress", workers, Endpoint(ip="160.79.104.10"), 443)
+    assert not allowed(variant_render, "egress", workers, Endpoint(ip=PUBLIC_IP), 443)
+    assert allowed(variant_render, "egress", orchestrator, Endpoint(ip="140.82.112.5"), 22)
+    assert not allowed(variant_render, "egress", orchestrator, Endpoint(ip=PUBLIC_IP), 22)
+    assert not allowed(variant_render, "egress", workers, Endpoint(ip="140.82.112.5"), 443)
 
 
 def test_hitl_ui_reachable_from_anywhere_on_its_port(any_render: Rendered) -> None:

@@ -162,9 +162,9 @@ def test_git_credentials_only_in_the_orchestrator_read_only(any_render: Rendered
     assert any_render.get("ConfigMap", "workers")["data"]["GIT_WRITE_ACCESS"] == "false"
 
 
-def test_external_secrets_mirror_the_secret_names(default_render: Rendered, prod_render: Rendered) -> None:
+def test_external_secrets_mirror_the_secret_names(default_render: Rendered, variant_render: Rendered) -> None:
     assert not default_render.of_kind("ExternalSecret")
-    found = {obj["metadata"]["name"]: obj for obj in prod_render.of_kind("ExternalSecret")}
+    found = {obj["metadata"]["name"]: obj for obj in variant_render.of_kind("ExternalSecret")}
     assert set(found) == {"git-credentials", "anthropic-api-key", "redis-password"}
     for name, obj in found.items():
         assert obj["apiVersion"] == "external-secrets.io/v1"

@@ -88,9 +88,9 @@ def test_hitl_ui_cluster_ip_renders_no_node_port() -> None:
     assert "nodePort" not in service["ports"][0]
 
 
-def test_ingress_only_when_enabled(default_render: Rendered, prod_render: Rendered) -> None:
+def test_ingress_only_when_enabled(default_render: Rendered, variant_render: Rendered) -> None:
     assert not default_render.of_kind("Ingress")
-    ingress = prod_render.get("Ingress", "hitl-ui")
+    ingress = variant_render.get("Ingress", "hitl-ui")
     assert ingress["apiVersion"] == "networking.k8s.io/v1"
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "nginx"
@@ -101,7 +101,7 @@ def test_ingress_only_when_enabled(default_render: Rendered, prod_render: Render
     assert path["path"] == "/"
     assert path["backend"]["service"] == {"name": "hitl-ui", "port": {"number": 3000}}
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
-    assert prod_render.get("Service", "hitl-ui")["spec"]["type"] == "ClusterIP"
+    assert variant_render.get("Service", "hitl-ui")["spec"]["type"] == "ClusterIP"
 
 
 def test_ingress_without_class_or_host() -> None:
@@ -145,8 +145,8 @@ def test_workers_deployment_leaves_replicas_to_the_hpa(any_render: Rendered) -> 
     assert container(any_render, "Deployment", "workers")["resources"]["requests"]["cpu"]
 
 
-def test_hpa_bounds_and_stabilization_window_are_values(prod_render: Rendered) -> None:
-    spec = prod_render.get("HorizontalPodAutoscaler", "workers")["spec"]
+def test_hpa_bounds_and_stabilization_window_are_values(variant_render: Rendered) -> None:
+    spec = variant_render.get("HorizontalPodAutoscaler", "workers")["spec"]
     assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 8)
     assert spec["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
     short = render({"workers": {"scaleDownStabilizationWindowSeconds": 15}})
@@ -253,13 +253,13 @@ def test_stateful_sets_keep_their_volumes(any_render: Rendered, name: str) -> No
     assert sts["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Delete=false,Prune=false"
 
 
-def test_storage_class_and_size_are_values(default_render: Rendered, prod_render: Rendered) -> None:
+def test_storage_class_and_size_are_values(default_render: Rendered, variant_render: Rendered) -> None:
     for name in STATEFUL:
         (claim,) = default_render.get("StatefulSet", name)["spec"]["volumeClaimTemplates"]
         assert "storageClassName" not in claim["spec"], "default: the cluster's default StorageClass"
     sizes = {"redis": "20Gi", "knowledge-store": "50Gi"}
     for name in STATEFUL:
-        (claim,) = prod_render.get("StatefulSet", name)["spec"]["volumeClaimTemplates"]
+        (claim,) = variant_render.get("StatefulSet", name)["spec"]["volumeClaimTemplates"]
         assert claim["spec"]["storageClassName"] == "fast-ssd"
         assert claim["spec"]["resources"]["requests"]["storage"] == sizes[name]
 
@@ -273,11 +273,11 @@ def redis_conf(rendered: Rendered) -> dict[str, str]:
     return conf
 
 
-def test_redis_persistence_mode(default_render: Rendered, prod_render: Rendered) -> None:
+def test_redis_persistence_mode(default_render: Rendered, variant_render: Rendered) -> None:
     rdb = redis_conf(default_render)
     assert rdb["appendonly"] == "no"
     assert rdb["save"] and rdb["save"] != '""'
-    aof = redis_conf(prod_render)
+    aof = redis_conf(variant_render)
     assert aof["appendonly"] == "yes"
     assert aof["appendfsync"] == "everysec"
     for conf in (rdb, aof):
@@ -346,13 +346,13 @@ def test_no_image_uses_latest_or_no_tag(any_render: Rendered) -> None:
         assert tag.lower() != "latest", f"{where}: {image}"
 
 
-def test_image_repository_tag_digest_and_pull_policy_are_values(prod_render: Rendered) -> None:
-    images = all_images(prod_render)
+def test_image_repository_tag_digest_and_pull_policy_are_values(variant_render: Rendered) -> None:
+    images = all_images(variant_render)
     assert images["orchestrator/orchestrator"] == (
         "registry.example.com/mirror/dox-asdlc/orchestrator:0.1.0@sha256:" + "1" * 64
     )
     assert images["redis/redis"] == "registry.example.com/mirror/redis:7.2.5-alpine"
-    assert container(prod_render, "Deployment", "workers")["imagePullPolicy"] == "Always"
+    assert container(variant_render, "Deployment", "workers")["imagePullPolicy"] == "Always"
     custom = render({"workers": {"image": {"repository": "acme/worker", "tag": "1.2.3", "pullPolicy": "Never"}}})
     main = container(custom, "Deployment", "workers")
     assert (main["image"], main["imagePullPolicy"]) == ("acme/worker:1.2.3", "Never")
