@@ -199,25 +199,25 @@ def lint_workflows(c):
 
 @dox_task
 def chart(c, check=False):
-    """Write the chart's generated parts: the library copy in each subchart and the READMEs' values tables.
+    """Write the chart's generated parts: the library copy in each subchart, the READMEs' values tables and the schemas' descriptions.
 
-    :param check: write nothing; exit 1 naming each stale copy or README.
+    :param check: write nothing; exit 1 naming each stale copy, README or schema.
     """
     from doxops import chart as chart_mod
     from doxops.paths import REPO_ROOT, relative
 
     if check:
-        stale = chart_mod.stale_library_copies() + chart_mod.stale_readmes()
+        stale = chart_mod.stale_library_copies() + chart_mod.stale_readmes() + chart_mod.stale_schemas()
         if stale:
             names = ", ".join(relative(p, REPO_ROOT) for p in stale)
             raise errors.Findings(f"stale: {names}; run `./dox chart` and commit the result")
-        print("chart: library copies and values tables are current")
+        print("chart: library copies, values tables and schema descriptions are current")
         return
-    written = chart_mod.sync_library_copies() + chart_mod.write_readmes()
+    written = chart_mod.sync_library_copies() + chart_mod.write_readmes() + chart_mod.write_schemas()
     for path in written:
         print(f"wrote {relative(path, REPO_ROOT)}")
     if not written:
-        print("chart: library copies and values tables are current")
+        print("chart: library copies, values tables and schema descriptions are current")
 
 
 def _one_env(env):

@@ -12,13 +12,17 @@ Two things under ``helm/`` are written by a program, never by hand, and ``./dox 
   render's input walk takes a directory symlink for a file.
 - **The values tables.** Each chart's ``README.md`` is written by the pinned helm-docs from the chart's
   ``README.md.gotmpl`` and the ``# --`` comments of its ``values.yaml`` (the one place a value is described).
-  helm-docs runs on a scratch copy of ``helm/``, so a check never writes into the repository.
+  helm-docs runs on a scratch copy of ``helm/``, so a check never writes into the repository. The same
+  descriptions become the ``description`` of each value in the chart's ``values.schema.json`` (what editors
+  show), so a value is described once.
 """
 
 from __future__ import annotations
 
 import filecmp
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -131,6 +135,64 @@ def write_readmes(root: Path = REPO_ROOT, helm_docs: Path | None = None) -> list
     written = []
     for path, text in generated_readmes(root, helm_docs).items():
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+VALUES_HEADER = "| Key | Type | Default | Description |"
+_ROW = re.compile(r"^\| (?P<key>[^ |]+) \| (?P<type>[^|]*?) \| (?P<default>.*) \| (?P<description>[^|]*?) \|$")
+SCHEMA = "values.schema.json"
+
+
+def values_table(readme_text: str) -> dict[str, tuple[str, str]]:
+    """``{key: (type, description)}`` of the values table helm-docs writes into a README."""
+    lines = readme_text.splitlines()
+    if VALUES_HEADER not in lines:
+        return {}
+    rows = {}
+    for line in lines[lines.index(VALUES_HEADER) + 2:]:
+        match = _ROW.match(line)
+        if not match:
+            break
+        rows[match["key"]] = (match["type"], match["description"])
+    return rows
+
+
+def _described(schema_text: str, table: dict[str, tuple[str, str]]) -> str:
+    """The schema with each documented value's ``description`` taken from the values table, same layout."""
+    schema = json.loads(schema_text)
+    for key, (_, description) in table.items():
+        node = schema
+        for part in key.split("."):
+            node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if node is not None and description:
+            node["description"] = description
+    indent = len(schema_text.split("\n", 2)[1]) - len(schema_text.split("\n", 2)[1].lstrip()) or 2
+    return json.dumps(schema, indent=indent, ensure_ascii=False) + "\n"
+
+
+def generated_schemas(root: Path = REPO_ROOT, helm_docs: Path | None = None) -> dict[Path, str]:
+    """Each documented chart's values schema with the descriptions of its values table."""
+    out = {}
+    for readme, text in generated_readmes(root, helm_docs).items():
+        schema = readme.parent / SCHEMA
+        out[schema] = _described(schema.read_text(encoding="utf-8"), values_table(text))
+    return out
+
+
+def stale_schemas(root: Path = REPO_ROOT, helm_docs: Path | None = None) -> list[Path]:
+    """The schemas whose descriptions differ from the values.yaml comments."""
+    return [p for p, text in generated_schemas(root, helm_docs).items() if p.read_text(encoding="utf-8") != text]
+
+
+def write_schemas(root: Path = REPO_ROOT, helm_docs: Path | None = None) -> list[Path]:
+    """Write every schema whose descriptions differ from the values.yaml comments; returns those written."""
+    written = []
+    for path, text in generated_schemas(root, helm_docs).items():
+        if path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             written.append(path)
     return written

@@ -1,10 +1,10 @@
-"""Values documentation written once: the README tables are helm-docs' output from the values.yaml comments, and
-they agree with the values schemas (the same keys, every one described, the same types)."""
+"""Values documentation written once: the README tables are helm-docs' output from the values.yaml comments, the
+schemas' descriptions are the same text, and the tables agree with the schemas (the same keys, every one
+described, the same types)."""
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -17,8 +17,6 @@ from ..conftest import run_dox
 from .conftest import CHART_DIR
 
 CHARTS = chart_mod.documented_charts()
-VALUES_HEADER = "| Key | Type | Default | Description |"
-ROW = re.compile(r"^\| (?P<key>[^ |]+) \| (?P<type>[^|]*?) \| (?P<default>.*) \| (?P<description>[^|]*?) \|$")
 # helm-docs' type names and the JSON schema types they may stand for.
 TYPES = {"int": {"integer", "number"}, "float": {"number"}, "string": {"string"}, "bool": {"boolean"},
          "object": {"object"}, "list": {"array"}}
@@ -33,16 +31,7 @@ def helm_docs() -> Path:
 
 def table(readme: Path) -> dict[str, tuple[str, str]]:
     """``{key: (type, description)}`` of the values table of a README."""
-    lines = readme.read_text().splitlines()
-    if VALUES_HEADER not in lines:
-        return {}
-    rows = {}
-    for line in lines[lines.index(VALUES_HEADER) + 2:]:
-        match = ROW.match(line)
-        if not match:
-            break
-        rows[match["key"]] = (match["type"], match["description"])
-    return rows
+    return chart_mod.values_table(readme.read_text())
 
 
 def _is_row(node: dict) -> bool:
@@ -85,6 +74,18 @@ def test_every_chart_readme_is_what_helm_docs_writes(helm_docs: Path) -> None:
     assert stale == [], f"stale values tables: {[str(p) for p in stale]}; run `./dox chart`"
 
 
+def test_every_schema_describes_each_value_as_its_values_yaml_comment(helm_docs: Path) -> None:
+    stale = chart_mod.stale_schemas(helm_docs=helm_docs)
+    assert stale == [], f"schema descriptions differ from values.yaml: {[str(p) for p in stale]}; run `./dox chart`"
+    for chart in CHARTS:
+        schema = json.loads((chart / "values.schema.json").read_text())
+        for key, (_, description) in table(chart / chart_mod.README).items():
+            node = schema
+            for part in key.split("."):
+                node = node["properties"][part]
+            assert node["description"] == description, f"{chart.name}: {key}"
+
+
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
 def test_the_values_table_agrees_with_the_schema(chart: Path) -> None:
     assert table(chart / chart_mod.README), f"{chart.name}: README has no values table"
@@ -98,9 +99,13 @@ def test_a_changed_comment_makes_the_readme_stale_and_writing_repairs_it(tmp_pat
     values = workers / "values.yaml"
     values.write_text(values.read_text().replace("# -- Fewest replicas", "# -- At least this many replicas"))
     assert chart_mod.stale_readmes(root, helm_docs) == [workers / chart_mod.README]
+    assert chart_mod.stale_schemas(root, helm_docs) == [workers / "values.schema.json"]
     assert chart_mod.write_readmes(root, helm_docs) == [workers / chart_mod.README]
+    assert chart_mod.write_schemas(root, helm_docs) == [workers / "values.schema.json"]
     assert "| minReplicas | int | `2` | At least this many replicas" in (workers / chart_mod.README).read_text()
-    assert chart_mod.stale_readmes(root, helm_docs) == []
+    schema = json.loads((workers / "values.schema.json").read_text())
+    assert schema["properties"]["minReplicas"]["description"].startswith("At least this many replicas")
+    assert chart_mod.stale_readmes(root, helm_docs) == [] and chart_mod.stale_schemas(root, helm_docs) == []
 
 
 def test_an_undocumented_key_and_a_schema_drift_are_disagreements(tmp_path: Path, helm_docs: Path) -> None:
