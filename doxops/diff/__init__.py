@@ -25,7 +25,7 @@ from .formats import (FORMATS, MARKDOWN_LIMIT, PART_BREAK, UNIFIED_LIMIT, VALUE_
 from .plan import ImmutableVerdict, SyncPolicy, arrange, settings_policy
 from .resources import Key, parse_files
 from .settings import MASK, Settings, load_settings
-from .sources import Progress, file_at, rendered_side, resolve_ref
+from .sources import STATE_DIR, Progress, file_at, rendered_side, resolve_ref
 
 __all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVerdict", "Key", "MASK",
            "MARKDOWN_LIMIT", "PART_BREAK", "Settings", "UNIFIED_LIMIT", "VALUE_LIMIT", "changes_in_cluster",
@@ -43,11 +43,13 @@ def changes_in_cluster(changes: list[Change]) -> list[Change]:
 
 
 def plan(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key, str], settings: Settings,
-         fallback: dict[str, SyncPolicy] | None = None, immutable: ImmutableVerdict | None = None) -> list[Change]:
+         fallback: dict[str, SyncPolicy] | None = None, immutable: ImmutableVerdict | None = None,
+         scan_cache: Path | None = None) -> list[Change]:
     """Compare two sides and arrange the changes as Argo CD will apply them."""
     envs = {k[0] for k in before} | {k[0] for k in after}
     fallback = {env: (fallback or {}).get(env) or settings_policy(env, None) for env in envs}
-    return arrange(compare(before, after, settings), before, after, files, fallback, immutable)
+    changes = compare(before, after, settings, scan_cache=scan_cache)
+    return arrange(changes, before, after, files, fallback, immutable)
 
 
 def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None, rerender: bool = False,
@@ -75,4 +77,5 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     envs = {k[0] for k in before} | {k[0] for k in after}
     fallback = {e: settings_policy(e, file_at(head_commit, f"{environments.ENV_DIR}/{e}/argocd/settings.yaml", root))
                 for e in envs}
-    return plan(before, after, {**files_before, **files_after}, settings, fallback, immutable)
+    return plan(before, after, {**files_before, **files_after}, settings, fallback, immutable,
+                scan_cache=root / STATE_DIR / "diff-cache")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -41,8 +42,10 @@ class Change:
         return title(self.key)
 
 
-def compare(before: dict[Key, dict], after: dict[Key, dict], settings: Settings, scan: bool = True) -> list[Change]:
-    """Every resource that differs, sorted by key; values masked (``scan``: with the credential scanner)."""
+def compare(before: dict[Key, dict], after: dict[Key, dict], settings: Settings, scan: bool = True,
+            scan_cache: Path | None = None) -> list[Change]:
+    """Every resource that differs, sorted by key; values masked (``scan``: with the credential scanner,
+    its answers kept by content in ``scan_cache``)."""
     noise = [re.compile(f"^{p}$") for p in settings.noise]
     pending: list[tuple[Key, dict | None, dict | None, Any]] = []
     for key in sorted(set(before) | set(after)):
@@ -56,7 +59,8 @@ def compare(before: dict[Key, dict], after: dict[Key, dict], settings: Settings,
             pending.append((key, old, new, diff))
         else:
             pending.append((key, old, new, None))
-    flagged = scanner_flags(d for _, old, new, _ in pending for d in (old, new) if d is not None) if scan else set()
+    flagged = (scanner_flags((d for _, old, new, _ in pending for d in (old, new) if d is not None), scan_cache)
+               if scan else set())
     masker = Masker(settings, flagged)
     changes: list[Change] = []
     for key, old, new, diff in pending:

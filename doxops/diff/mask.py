@@ -19,6 +19,8 @@ Never hidden: key names, references (``secretKeyRef: {name: anthropic-api-key, k
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -35,6 +37,8 @@ REFERENCE_WORDS = {"name", "names", "ref", "refs", "file", "path", "dir", "mount
 _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _USERINFO = re.compile(r"(://)[^/@\s:]*:[^/@\s]*@")
 _LINE = re.compile(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$")
+#: A directive of free text (redis.conf ``requirepass``, ``masterauth``) that is followed by a credential.
+_DIRECTIVE = re.compile(r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credential|api[-_]?key|private[-_]?key|auth)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -73,8 +77,7 @@ class Masker:
         for line in value.split("\n"):
             match = _LINE.match(line)
             secret_line = line.strip() in self.flagged
-            if match and (secret_line or (self.credential_key(match.group(1).strip("\"'"))
-                                          and not is_number(match.group(3)))):
+            if match and (secret_line or (_DIRECTIVE.search(match.group(1)) and not is_number(match.group(3)))):
                 line = f"{match.group(1)}{match.group(2)}{MASK}"
             elif secret_line:
                 line = MASK
@@ -143,19 +146,38 @@ def _candidate_lines(node: Any, key: str = "") -> Iterable[str]:
             yield f"{key}: {node}"
 
 
-def scanner_flags(docs: Iterable[dict]) -> set[str]:
+def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     """The candidate lines (``key: value``, or a line of free text) that the credential scanner flags.
 
     One scan of one temporary file (mode 0600, in a private directory, removed at once) with the
-    ``no-credentials`` rule's public :func:`scan` and its default plugins and ignored keys."""
+    ``no-credentials`` rule's public :func:`scan` and its default plugins and ignored keys. ``cache``
+    (a directory) keeps the answer by content: the line numbers found, never a value, keyed by the
+    SHA-256 of the lines and of the scanner's module, so a repeated diff does not load detect-secrets."""
     lines = sorted({line for doc in docs for line in _candidate_lines(doc)})
     if not lines:
         return set()
     from ..validate.rules import no_credentials  # noqa: PLC0415 - detect-secrets loads only when needed
 
-    with tempfile.TemporaryDirectory(prefix="dox-diff-scan-") as tmp:
-        path = Path(tmp) / "values.yaml"
-        path.write_text("\n".join(lines) + "\n")
-        found = no_credentials.scan([path], list(no_credentials.CONF["plugins"]),
-                                    list(no_credentials.CONF["ignoreKeys"]))
-    return {lines[line - 1] for _, line, _ in found if 0 < line <= len(lines)}
+    text = "\n".join(lines) + "\n"
+    key = hashlib.sha256(text.encode() + Path(no_credentials.__file__).read_bytes()).hexdigest()
+    answer = cache / f"scan-{key}.json" if cache else None
+    try:
+        numbers = json.loads(answer.read_text()) if answer else None
+    except (OSError, ValueError):
+        numbers = None
+    if numbers is None:
+        with tempfile.TemporaryDirectory(prefix="dox-diff-scan-") as tmp:
+            path = Path(tmp) / "values.yaml"
+            path.write_text(text)
+            found = no_credentials.scan([path], list(no_credentials.CONF["plugins"]),
+                                        list(no_credentials.CONF["ignoreKeys"]))
+        numbers = sorted({line for _, line, _ in found})
+        if answer:
+            try:
+                answer.parent.mkdir(parents=True, exist_ok=True)
+                tmp_answer = answer.with_suffix(".tmp")
+                tmp_answer.write_text(json.dumps(numbers))
+                tmp_answer.replace(answer)
+            except OSError:
+                pass  # a read-only clone only costs speed
+    return {lines[n - 1] for n in numbers if 0 < n <= len(lines)}

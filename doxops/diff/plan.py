@@ -207,4 +207,5 @@ def _prune_waves(prunes: list[Change], policy: SyncPolicy, synced: list[int], be
     for c in prunes:
         if policy.prune_last or "PruneLast=true" in options(before[c.key]):
             c.wave = last
-            c.notes.append("pruned after every other wave (PruneLast=true)")
+            if c.outcome in (PRUNED, PRUNED_ON_CONFIRM):
+                c.notes.append("pruned after every other wave (PruneLast=true)")

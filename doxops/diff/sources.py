@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .. import environments, render
+from .. import environments
 from ..errors import ToolError, UsageError
 from ..paths import REPO_ROOT
 from .resources import RENDERED
@@ -27,6 +27,17 @@ Progress = Callable[[str], None]
 #: Everything that shapes rendered output, for the ``--rerender`` cache key (besides the commit).
 _SHAPING_CODE = ("render.py", "render", "yamlio.py", "environments.py", "paths.py")
 _SHAPING_FILES = ("tools.toml", "requirements.lock")
+
+
+#: Per-clone state (render cache, lock, diff cache); git-ignored. The same directory as render's STATE_DIR.
+STATE_DIR = ".dox"
+
+
+def _render():
+    """The render stage, imported only when a side must be rendered (it costs time a committed diff saves)."""
+    from .. import render  # noqa: PLC0415
+
+    return render
 
 
 def _fault_point(name: str) -> None:
@@ -86,7 +97,7 @@ def file_at(commit: str | None, rel: str, root: Path = REPO_ROOT) -> str | None:
 
 def cleanup_worktrees(root: Path) -> None:
     """Remove base worktrees that a killed ``diff --rerender`` left behind (their process is gone)."""
-    worktrees = root / render.STATE_DIR / "worktrees"
+    worktrees = root / STATE_DIR / "worktrees"
     if not worktrees.is_dir():
         return
     for leftover in worktrees.iterdir():
@@ -100,7 +111,7 @@ def cleanup_worktrees(root: Path) -> None:
 
 def _code_hash(root: Path) -> str:
     code = hashlib.sha256()
-    package = Path(render.__file__).resolve().parent
+    package = Path(_render().__file__).resolve().parent
     if package.name == "render":  # render is a package: hash its parent, doxops/
         package = package.parent
     for name in _SHAPING_CODE:
@@ -122,15 +133,15 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
         return committed_files(commit, root)
     if commit is None:
         envs = [e for e in environments.discover(root) if only is None or e.name in only]
-        results = render.render_all(envs, root=root, write=False, use_cache=False, progress=progress)
+        results = _render().render_all(envs, root=root, write=False, use_cache=False, progress=progress)
         return {f"{r.env.name}/{rel}": text for r in results for rel, text in r.files.items()}
-    cache = root / render.STATE_DIR / "diff-cache" / f"{commit}-{_code_hash(root)}.json"
+    cache = root / STATE_DIR / "diff-cache" / f"{commit}-{_code_hash(root)}.json"
     if cache.exists():
         try:
             return json.loads(cache.read_text())
         except ValueError:
             cache.unlink()
-    worktrees = root / render.STATE_DIR / "worktrees"
+    worktrees = root / STATE_DIR / "worktrees"
     cleanup_worktrees(root)
     worktrees.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=worktrees))
@@ -140,7 +151,7 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
         try:
             tree = work / "tree"
             envs = environments.discover(tree)
-            results = render.render_all(envs, root=tree, write=False, use_cache=False, progress=progress)
+            results = _render().render_all(envs, root=tree, write=False, use_cache=False, progress=progress)
             files = {f"{r.env.name}/{rel}": text for r in results for rel, text in r.files.items()}
         finally:
             git("worktree", "remove", "--force", str(work / "tree"), root=root, check=False)

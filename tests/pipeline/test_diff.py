@@ -55,7 +55,7 @@ def test_max_replicas_shows_exactly_that_field_in_each_hpa(repo):
     ]
     assert found[0]["fields"][0]["old"] == 10 and found[0]["fields"][0]["new"] == 8
     text = run_dox(repo, "diff", "--base", "HEAD~1", "--head", "HEAD").stdout
-    assert "minikube: 0 to add, 1 to change, 0 to destroy" in text
+    assert "minikube: 0 to add, 1 to change, 0 to prune, 0 left in the cluster (requires pruning), 0 kept" in text
     assert "spec.maxReplicas: 10 -> 8" in text
 
 
