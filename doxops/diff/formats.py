@@ -35,6 +35,9 @@ def unified(change: Change) -> list[str]:
     old = yamlio.dump(change.old).splitlines() if change.old is not None else []
     new = yamlio.dump(change.new).splitlines() if change.new is not None else []
     lines = list(difflib.unified_diff(old, new, f"a/{title}", f"b/{title}", n=3, lineterm=""))
+    if not lines and change.action == CHANGE:  # every changed value is masked: say where, not what
+        lines = [f"--- a/{title}", f"+++ b/{title}",
+                 f"# changed, values masked: {', '.join(p for p, _, _ in change.fields)}"]
     if len(lines) > UNIFIED_LIMIT:
         lines = lines[:UNIFIED_LIMIT] + [f"... ({len(lines) - UNIFIED_LIMIT} more lines)"]
     return lines

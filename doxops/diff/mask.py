@@ -32,8 +32,8 @@ from .settings import MASK, Settings
 REFERENCE_OBJECTS = {"secretKeyRef", "configMapKeyRef", "secretRef", "configMapRef", "secretStoreRef",
                      "sourceRef", "valueFrom", "envFrom", "projected", "imagePullSecrets"}
 #: A key whose last word is one of these names a thing rather than holding a credential.
-REFERENCE_WORDS = {"name", "names", "ref", "refs", "file", "path", "dir", "mount", "store", "selector", "id",
-                   "budget", "ttl", "timeout", "enabled", "mode", "type", "kind", "length", "size", "url"}
+REFERENCE_WORDS = {"name", "names", "ref", "refs", "file", "path", "dir", "mount", "store", "selector", "type",
+                   "kind", "url"}
 _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _USERINFO = re.compile(r"(://)[^/@\s:]*:[^/@\s]*@")
 _LINE = re.compile(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$")
@@ -149,7 +149,7 @@ def _candidate_lines(node: Any, key: str = "") -> Iterable[str]:
 def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     """The candidate lines (``key: value``, or a line of free text) that the credential scanner flags.
 
-    One scan of one temporary file (mode 0600, in a private directory, removed at once) with the
+    One scan of temporary files (in a private directory, removed at once), one per line, with the
     ``no-credentials`` rule's public :func:`scan` and its default plugins and ignored keys. ``cache``
     (a directory) keeps the answer by content: the line numbers found, never a value, keyed by the
     SHA-256 of the lines and of the scanner's module, so a repeated diff does not load detect-secrets."""
@@ -167,11 +167,17 @@ def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
         numbers = None
     if numbers is None:
         with tempfile.TemporaryDirectory(prefix="dox-diff-scan-") as tmp:
-            path = Path(tmp) / "values.yaml"
-            path.write_text(text)
-            found = no_credentials.scan([path], list(no_credentials.CONF["plugins"]),
+            # One file per line: detect-secrets reports a secret once per file and value, and some plugins'
+            # "value" is only the token's prefix (two GitHub tokens in one file are one finding). Plain
+            # .txt names: a .yaml name makes it parse the file as YAML. Files no plugin can match are skipped
+            # by the scanner's own prefilter, and each file's answer is cached by content.
+            paths = []
+            for n, line in enumerate(lines):
+                paths.append(Path(tmp) / f"{n}.txt")
+                paths[-1].write_text(line + "\n")
+            found = no_credentials.scan(paths, list(no_credentials.CONF["plugins"]),
                                         list(no_credentials.CONF["ignoreKeys"]))
-        numbers = sorted({line for _, line, _ in found})
+        numbers = sorted({int(path.stem) + 1 for path, _, _ in found})
         if answer:
             try:
                 answer.parent.mkdir(parents=True, exist_ok=True)
