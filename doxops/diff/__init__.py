@@ -29,7 +29,7 @@ from .sources import STATE_DIR, Progress, file_at, rendered_side, resolve_ref
 
 __all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVerdict", "Key", "MASK",
            "MARKDOWN_LIMIT", "PART_BREAK", "Settings", "UNIFIED_LIMIT", "VALUE_LIMIT", "changes_in_cluster",
-           "compare", "load_settings", "plan", "run_diff", "summary_lines", "to_json", "to_markdown", "to_text",
+           "build_plan", "compare", "load_settings", "run_diff", "summary_lines", "to_json", "to_markdown", "to_text",
            "unified"]
 
 
@@ -42,7 +42,7 @@ def changes_in_cluster(changes: list[Change]) -> list[Change]:
     return [c for c in changes if c.action != SAME]
 
 
-def plan(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key, str], settings: Settings,
+def build_plan(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key, str], settings: Settings,
          fallback: dict[str, SyncPolicy] | None = None, immutable: ImmutableVerdict | None = None,
          scan_cache: Path | None = None) -> list[Change]:
     """Compare two sides and arrange the changes as Argo CD will apply them."""
@@ -77,5 +77,5 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     envs = {k[0] for k in before} | {k[0] for k in after}
     fallback = {e: settings_policy(e, file_at(head_commit, f"{environments.ENV_DIR}/{e}/argocd/settings.yaml", root))
                 for e in envs}
-    return plan(before, after, {**files_before, **files_after}, settings, fallback, immutable,
+    return build_plan(before, after, {**files_before, **files_after}, settings, fallback, immutable,
                 scan_cache=root / STATE_DIR / "diff-cache")
