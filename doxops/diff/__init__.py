@@ -22,7 +22,7 @@ from ..paths import REPO_ROOT
 from .compare import ADD, CHANGE, REMOVE, SAME, Change, compare
 from .formats import (FORMATS, MARKDOWN_LIMIT, PART_BREAK, UNIFIED_LIMIT, VALUE_LIMIT, summary_lines, to_json,
                       to_markdown, to_text, unified)
-from .plan import ImmutableVerdict, SyncPolicy, arrange, settings_policy
+from .plan import ImmutableVerdict, SyncPolicy, arrange, settings_policy, uncovered
 from .resources import Key, parse_files
 from .settings import MASK, Settings, load_settings
 from .sources import STATE_DIR, Progress, file_at, rendered_side, resolve_ref
@@ -74,8 +74,8 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     after, files_after = parse_files(rendered_side(head_commit, root, rerender, progress, only=wanted))
     if wanted:
         after = {k: v for k, v in after.items() if k[0] in wanted}
-    envs = {k[0] for k in before} | {k[0] for k in after}
+    files = {**files_before, **files_after}
     fallback = {e: settings_policy(e, file_at(head_commit, f"{environments.ENV_DIR}/{e}/argocd/settings.yaml", root))
-                for e in envs}
-    return build_plan(before, after, {**files_before, **files_after}, settings, fallback, immutable,
+                for e in uncovered(before, after, files)}
+    return build_plan(before, after, files, settings, fallback, immutable,
                 scan_cache=root / STATE_DIR / "diff-cache")

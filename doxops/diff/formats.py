@@ -49,8 +49,13 @@ def verb(change: Change) -> str:
     return {ADD: "will be created", CHANGE: "will be changed", SAME: "no change to the cluster"}[change.action]
 
 
+def _short(path: str) -> str:
+    """``spec.template.spec.containers.name=app.resources.limits.cpu`` -> ``containers.app.resources.limits.cpu``."""
+    return path.removeprefix("spec.template.spec.").replace(".name=", ".")
+
+
 def _stored_identically(change: Change) -> str:
-    return ", ".join(f"{p}: {_value(o)} = {_value(n)}" for p, o, n in change.same)
+    return ", ".join(f"{_short(p)}: {_value(o)} = {_value(n)}" for p, o, n in change.same)
 
 
 def resource_lines(change: Change, with_unified: bool = False, indent: str = "  ") -> list[str]:
@@ -63,6 +68,8 @@ def resource_lines(change: Change, with_unified: bool = False, indent: str = "  
     if change.same and change.action != SAME:
         lines.append(f"{pad}no change to the cluster (stored identically): {_stored_identically(change)}")
     for note in change.notes:
+        if change.rollout.startswith("new pods") and "(noise: pods roll" in note:
+            continue  # the rollout line says it
         lines.append(f"{pad}note: {note}")
     if change.rollout:
         lines.append(f"{pad}rollout: {change.rollout}")
@@ -122,13 +129,16 @@ def to_text(changes: list[Change], with_unified: bool = False) -> str:
 def to_markdown(changes: list[Change], limit: int = MARKDOWN_LIMIT, with_unified: bool = False) -> list[str]:
     """Pull-request comments: numbered parts under ``limit`` characters, whole resources per part."""
     head = "### Rendered diff\n\n" + "\n".join(f"- {line}" for line in summary_lines(changes)) + "\n"
-    blocks = []
+    blocks, last = [], None
     for env, app, wave, mine in _groups(changes):
+        if (env, app) != last:
+            blocks.append(f"\n#### {env}: {app}\n")
+            last = (env, app)
         for change in mine:
             body = "\n".join(resource_lines(change, with_unified))
             if len(body) > limit - 2000:  # one resource alone must still fit a comment
                 body = body[:limit - 2000] + "\n... (cut to fit a comment; see --format json)"
-            blocks.append(f"\n<details><summary><code>{env}</code> {app}, wave {wave}: {change.action} "
+            blocks.append(f"\n<details><summary><code>{env}</code> wave {wave}: {change.action} "
                           f"{change.title} {verb(change)}</summary>\n\n```diff\n{body}\n```\n</details>\n")
     parts, current = [], head
     for block in blocks:

@@ -39,6 +39,8 @@ _USERINFO = re.compile(r"(://)[^/@\s:]*:[^/@\s]*@")
 _LINE = re.compile(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$")
 #: A directive of free text (redis.conf ``requirepass``, ``masterauth``) that is followed by a credential.
 _DIRECTIVE = re.compile(r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credential|api[-_]?key|private[-_]?key|auth)")
+#: The scanner's module: its text is part of the cache key (read, not imported: importing loads detect-secrets).
+_SCANNER_SOURCE = Path(__file__).resolve().parent.parent / "validate" / "rules" / "no_credentials.py"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -156,16 +158,16 @@ def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     lines = sorted({line for doc in docs for line in _candidate_lines(doc)})
     if not lines:
         return set()
-    from ..validate.rules import no_credentials  # noqa: PLC0415 - detect-secrets loads only when needed
-
     text = "\n".join(lines) + "\n"
-    key = hashlib.sha256(text.encode() + Path(no_credentials.__file__).read_bytes()).hexdigest()
+    key = hashlib.sha256(text.encode() + _SCANNER_SOURCE.read_bytes()).hexdigest()
     answer = cache / f"scan-{key}.json" if cache else None
     try:
         numbers = json.loads(answer.read_text()) if answer else None
     except (OSError, ValueError):
         numbers = None
     if numbers is None:
+        from ..validate.rules import no_credentials  # noqa: PLC0415 - detect-secrets loads only when needed
+
         with tempfile.TemporaryDirectory(prefix="dox-diff-scan-") as tmp:
             # One file per line: detect-secrets reports a secret once per file and value, and some plugins'
             # "value" is only the token's prefix (two GitHub tokens in one file are one finding). Plain

@@ -122,6 +122,13 @@ def policy_for(file: str, candidates: Sequence[SyncPolicy]) -> SyncPolicy | None
     return max(holding, key=lambda p: len(p.path)) if holding else None
 
 
+def uncovered(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key, str]) -> set[str]:
+    """Environments with a file that no rendered Application syncs (they need :func:`settings_policy`)."""
+    apps_after, apps_before = policies(after), policies(before)
+    return {key[0] for key in (*before, *after) if not (policy_for(files[key], apps_after.get(key[0], []))
+                                                        or policy_for(files[key], apps_before.get(key[0], [])))}
+
+
 def prune_outcome(live: dict | None, policy: SyncPolicy) -> str:
     """What Argo CD does with ``live`` once it is gone from git."""
     choice = _option(options(live), "Prune") or policy.default_prune

@@ -239,3 +239,15 @@ def test_immutable_verdict_from_the_server_is_shown_with_its_field():
     assert wording in d.to_text(changes) and wording in "".join(d.to_markdown(changes))
     assert json.loads(d.to_json(changes))[0]["immutable"] == ["spec.selector"]
     assert run_plan([old], [new])[0].immutable == []  # without the server, no verdict is invented
+
+
+@pytest.mark.parametrize("prune,outcome", [("true", p.PRUNED), ("false", p.LEFT)])
+def test_without_a_rendered_application_the_settings_file_decides(prune, outcome):
+    key = ("e", "", "ConfigMap", "ns", "gone")
+    files = {key: "rendered/e/workloads/gone.yaml"}
+    before = {key: obj("ConfigMap", "gone")}
+    assert p.uncovered(before, {}, files) == {"e"}
+    settings = f"apiVersion: dox-asdlc.io/v1\nkind: ArgoCDSettings\nspec:\n  environment: e\n  prune: {prune}\n"
+    changes = d.build_plan(before, {}, files, d.Settings(), {"e": p.settings_policy("e", settings)})
+    assert [c.outcome for c in changes] == [outcome]
+    assert "environments/e/argocd/settings.yaml" in d.to_text(changes)
