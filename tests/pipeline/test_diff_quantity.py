@@ -18,6 +18,16 @@ from doxops.cluster import binaries
 from doxops.diff import quantity
 
 
+@pytest.fixture(scope="module", autouse=True)
+def hypothesis_home(tmp_path_factory):
+    """Hypothesis keeps caches (``constants/``) in ``.hypothesis`` of the working directory: use a tmp dir."""
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    configuration.set_hypothesis_home_dir(None)
+
+
 @pytest.fixture(scope="module")
 def go_canonical():
     path = binaries.ensure(["quantity"], progress=lambda m: None).paths["quantity"]
