@@ -9,23 +9,22 @@ or refuse exactly what Go refuses. Equality of canonical forms is then exactly t
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
+import tempfile
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, configuration, given, settings, strategies as st
 
 from doxops.cluster import binaries
 from doxops.diff import quantity
 
-
-@pytest.fixture(scope="module", autouse=True)
-def hypothesis_home(tmp_path_factory):
-    """Hypothesis keeps caches (``constants/``) in ``.hypothesis`` of the working directory: use a tmp dir."""
-    from hypothesis import configuration
-
-    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
-    yield
-    configuration.set_hypothesis_home_dir(None)
+# Hypothesis keeps caches (``constants/``) in ``.hypothesis`` of the working directory, from the moment a test is
+# defined: point it at a temporary directory, removed at exit, so the test writes nothing in the clone.
+_HOME = tempfile.mkdtemp(prefix="dox-hypothesis-")
+configuration.set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, True)
 
 
 @pytest.fixture(scope="module")
