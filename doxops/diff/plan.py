@@ -17,6 +17,9 @@ Facts taken from Argo CD v3.5.1 (the pinned version), ``gitops-engine/pkg/sync``
   object's annotation) they move to one wave after the last (``getSyncTasks``). Within a wave,
   prunes run first (``runTasks``: "prune first").
 
+Not modelled, because nothing rendered here uses them: hooks and their phases (PreSync, PostSync), and
+``adjustDeps`` (a Namespace or CRD moved before the first object that needs it when it sits in a later wave).
+
 Immutable fields are the API server's verdict, not a list kept here: :data:`ImmutableVerdict` is the
 seam a server-backed check plugs into (see :func:`arrange`).
 """

@@ -143,8 +143,14 @@ CM_AFTER = {**CM_BEFORE, "data": {"redis.conf": "port 6379\nrequirepass NEWPASS3
             "nested": {"credentials": {"pass": "NEWPASS5"}}}
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """In-process diffs run the credential scanner: its cache goes to a tmp dir, not the user's."""
+    monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
-def test_no_secret_value_survives_in_any_format(fmt):
+def test_no_secret_value_survives_in_any_format(fmt, private_cache):
     from doxops import diff as d
 
     before = {("e", "", "Secret", "n", "s"): LEAKY_BEFORE, ("e", "", "ConfigMap", "n", "c"): CM_BEFORE}
@@ -165,7 +171,7 @@ def test_a_huge_resource_still_fits_a_comment_part():
     assert all(len(p) < 65536 for p in parts) and "more characters" in parts[-1]
 
 
-def test_unified_yaml_diff_is_optional_and_masked():
+def test_unified_yaml_diff_is_optional_and_masked(private_cache):
     from doxops import diff as d
 
     plain_before = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "n"},

@@ -103,6 +103,12 @@ def test_a_change_outside_the_pod_template_rolls_nothing(repo):
 # --------------------------------------------------------------------------- plan() on small objects
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """In-process plans run the credential scanner: its cache goes to a tmp dir, not the user's."""
+    monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def app(name: str, path: str, prune: bool, options: list[str] = ()) -> dict:
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": name, "namespace": "argocd"},
             "spec": {"source": {"path": path}, "syncPolicy": {"automated": {"prune": prune}, "syncOptions": list(options)}}}
@@ -141,13 +147,13 @@ def run_plan(before_objs: list[dict], after_objs: list[dict], prune: bool = True
     (True, "Prune=true", ["Prune=false"], p.PRUNED),    # the object's annotation overrides it
     (True, "Prune=confirm", [], p.PRUNED_ON_CONFIRM),
 ])
-def test_removed_object_outcome(prune, annotation, default, outcome):
+def test_removed_object_outcome(prune, annotation, default, outcome, private_cache):
     changes = run_plan([obj("ConfigMap", "gone", options=annotation)], [], prune=prune, options=default)
     assert [(c.action, c.outcome) for c in changes] == [("-", outcome)]
     assert f"- ConfigMap ns/gone {outcome}" in d.to_text(changes)
 
 
-def test_summary_counts_pruned_left_and_kept_apart():
+def test_summary_counts_pruned_left_and_kept_apart(private_cache):
     before = [obj("ConfigMap", "a"), obj("ConfigMap", "b", options="Prune=false"), obj("Service", "c")]
     changes = run_plan(before, [obj("Service", "c", ports=[1])], prune=True)
     assert d.summary_lines(changes)[0] == "e: 0 to add, 1 to change, 1 to prune, 0 left in the cluster (requires pruning), 1 kept"
@@ -155,7 +161,7 @@ def test_summary_counts_pruned_left_and_kept_apart():
     assert d.summary_lines(changes)[0] == "e: 0 to add, 1 to change, 0 to prune, 1 left in the cluster (requires pruning), 1 kept"
 
 
-def test_order_is_wave_then_prunes_first_then_kind_then_name():
+def test_order_is_wave_then_prunes_first_then_kind_then_name(private_cache):
     before = [obj("Deployment", "old-late", wave=2, api="apps/v1"), obj("ConfigMap", "old-early", wave=-1)]
     after = [obj("Deployment", "b", wave=0, api="apps/v1"), obj("ConfigMap", "z", wave=0), obj("Namespace", "ns"),
              obj("Service", "a", wave=0), obj("ConfigMap", "late", wave=5)]
@@ -169,7 +175,7 @@ def test_order_is_wave_then_prunes_first_then_kind_then_name():
         (5, "+", "ConfigMap", "late")]
 
 
-def test_prune_last_moves_prunes_after_the_last_wave():
+def test_prune_last_moves_prunes_after_the_last_wave(private_cache):
     before = [obj("ConfigMap", "gone", wave=-1), obj("ConfigMap", "tagged", wave=-1, options="PruneLast=true")]
     after = [obj("Deployment", "d", wave=2, api="apps/v1")]
     plain = run_plan(before, after)
@@ -205,13 +211,13 @@ def deployment(image: str, strategy: str = "RollingUpdate", replicas: int | None
      "no new pods until each pod is deleted (updateStrategy OnDelete); pod template changed "
      "(spec.template.spec.containers.name=app.image)"),
 ])
-def test_rollout_impact(old, new, rollout):
+def test_rollout_impact(old, new, rollout, private_cache):
     changes = run_plan([old], [new])
     assert [c.rollout for c in changes] == [rollout]
     assert f"rollout: {rollout}" in d.to_text(changes)
 
 
-def test_a_quantity_outside_a_quantity_field_is_a_change():
+def test_a_quantity_outside_a_quantity_field_is_a_change(private_cache):
     before = [obj("ConfigMap", "c"), deployment("app:1")]
     before[0]["data"] = {"MEMORY": "1024Mi"}
     before[1]["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"memory": "1024Mi"}}
@@ -223,7 +229,7 @@ def test_a_quantity_outside_a_quantity_field_is_a_change():
     assert changes["Deployment"].rollout == ""  # stored identically: the pod template's hash does not move
 
 
-def test_immutable_verdict_from_the_server_is_shown_with_its_field():
+def test_immutable_verdict_from_the_server_is_shown_with_its_field(private_cache):
     calls = []
 
     def server(key, old, new):  # stands in for the API-server stage: base applied, head dry-run against it
@@ -242,7 +248,7 @@ def test_immutable_verdict_from_the_server_is_shown_with_its_field():
 
 
 @pytest.mark.parametrize("prune,outcome", [("true", p.PRUNED), ("false", p.LEFT)])
-def test_without_a_rendered_application_the_settings_file_decides(prune, outcome):
+def test_without_a_rendered_application_the_settings_file_decides(prune, outcome, private_cache):
     key = ("e", "", "ConfigMap", "ns", "gone")
     files = {key: "rendered/e/workloads/gone.yaml"}
     before = {key: obj("ConfigMap", "gone")}
