@@ -131,14 +131,13 @@ def to_markdown(changes: list[Change], limit: int = MARKDOWN_LIMIT, with_unified
     head = "### Rendered diff\n\n" + "\n".join(f"- {line}" for line in summary_lines(changes)) + "\n"
     blocks, last = [], None
     for env, app, wave, mine in _groups(changes):
-        if (env, app) != last:
-            blocks.append(f"\n#### {env}: {app}\n")
-            last = (env, app)
         for change in mine:
+            header = f"\n#### {env}: {app}\n" if (env, app) != last else ""  # kept with its first resource
+            last = (env, app)
             body = "\n".join(resource_lines(change, with_unified))
             if len(body) > limit - 2000:  # one resource alone must still fit a comment
                 body = body[:limit - 2000] + "\n... (cut to fit a comment; see --format json)"
-            blocks.append(f"\n<details><summary><code>{env}</code> wave {wave}: {change.action} "
+            blocks.append(f"{header}\n<details><summary><code>{env}</code> wave {wave}: {change.action} "
                           f"{change.title} {verb(change)}</summary>\n\n```diff\n{body}\n```\n</details>\n")
     parts, current = [], head
     for block in blocks:
