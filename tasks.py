@@ -158,7 +158,8 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
     :param head: git ref of the new side (default: a fresh render of the working tree)
     :param env: only this environment (comma-separated for several)
     :param format: text (default), markdown (pull-request comment parts) or json
-    :param exit_code: exit 1 when there are changes, 0 when there are none
+    :param exit_code: exit 1 when the cluster changes, 0 when nothing changes for it (values only written
+        differently, such as 1024Mi for 1Gi, are no change)
     :param rerender: render both sides from their sources instead of reading committed rendered/ trees
     :param unified: add a unified diff of each resource's YAML (masked like the rest) to text and markdown
     """
@@ -172,10 +173,11 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
     elif format == "json":
         print(diff_mod.to_json(changes))
     else:
-        parts = diff_mod.to_markdown(changes, with_unified=unified)
-        print("\n<!-- dox-diff-part-break -->\n".join(parts))
-    if exit_code and changes:
-        raise errors.Findings(f"{len(changes)} resource{'s' if len(changes) != 1 else ''} changed")
+        print(diff_mod.PART_BREAK.join(diff_mod.to_markdown(changes, with_unified=unified)))
+    real = diff_mod.changes_in_cluster(changes)
+    if exit_code and real:
+        raise errors.Findings(f"{len(real)} resource{'s' if len(real) != 1 else ''} change{'s' if len(real) == 1 else ''} "
+                              "in the cluster")
 
 
 @dox_task

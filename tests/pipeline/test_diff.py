@@ -55,7 +55,7 @@ def test_max_replicas_shows_exactly_that_field_in_each_hpa(repo):
     ]
     assert found[0]["fields"][0]["old"] == 10 and found[0]["fields"][0]["new"] == 8
     text = run_dox(repo, "diff", "--base", "HEAD~1", "--head", "HEAD").stdout
-    assert "minikube: 0 to add, 1 to change, 0 to destroy" in text
+    assert "minikube: 0 to add, 1 to change, 0 to prune, 0 left in the cluster (requires pruning), 0 kept" in text
     assert "spec.maxReplicas: 10 -> 8" in text
 
 
@@ -143,8 +143,14 @@ CM_AFTER = {**CM_BEFORE, "data": {"redis.conf": "port 6379\nrequirepass NEWPASS3
             "nested": {"credentials": {"pass": "NEWPASS5"}}}
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """In-process diffs run the credential scanner: its cache goes to a tmp dir, not the user's."""
+    monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
-def test_no_secret_value_survives_in_any_format(fmt):
+def test_no_secret_value_survives_in_any_format(fmt, private_cache):
     from doxops import diff as d
 
     before = {("e", "", "Secret", "n", "s"): LEAKY_BEFORE, ("e", "", "ConfigMap", "n", "c"): CM_BEFORE}
@@ -165,7 +171,7 @@ def test_a_huge_resource_still_fits_a_comment_part():
     assert all(len(p) < 65536 for p in parts) and "more characters" in parts[-1]
 
 
-def test_unified_yaml_diff_is_optional_and_masked():
+def test_unified_yaml_diff_is_optional_and_masked(private_cache):
     from doxops import diff as d
 
     plain_before = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "n"},

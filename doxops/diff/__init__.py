@@ -1,0 +1,81 @@
+"""``./dox diff``: what a change does to each environment, as Argo CD will do it (a plan, not a patch).
+
+By default both sides are the committed ``rendered/`` trees, read straight from git (exactly what
+Argo CD syncs before and after). Without ``--head`` the head side is a fresh render of the working
+tree; ``--rerender`` renders both sides from their sources (the base in a temporary worktree, cached
+by commit).
+
+Modules: ``sources`` (the two sides), ``resources`` (identity keys, named lists), ``compare`` (the
+resource-by-resource comparison), ``semantics`` and ``quantity`` (values the API server stores
+identically), ``mask`` (secrets only), ``plan`` (Argo CD: prune policy, waves, rollouts, the immutable
+verdict seam), ``formats`` (text, markdown, json, unified), ``settings`` (diff.yaml).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import environments
+from ..errors import UsageError
+from ..paths import REPO_ROOT
+from .compare import ADD, CHANGE, REMOVE, SAME, Change, compare
+from .formats import (FORMATS, MARKDOWN_LIMIT, PART_BREAK, UNIFIED_LIMIT, VALUE_LIMIT, summary_lines, to_json,
+                      to_markdown, to_text, unified)
+from .plan import ImmutableVerdict, SyncPolicy, arrange, settings_policy, uncovered
+from .resources import Key, parse_files
+from .settings import MASK, Settings, load_settings
+from .sources import STATE_DIR, Progress, file_at, rendered_side, resolve_ref
+
+__all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVerdict", "Key", "MASK",
+           "MARKDOWN_LIMIT", "PART_BREAK", "Settings", "UNIFIED_LIMIT", "VALUE_LIMIT", "changes_in_cluster",
+           "build_plan", "compare", "load_settings", "run_diff", "summary_lines", "to_json", "to_markdown", "to_text",
+           "unified"]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def changes_in_cluster(changes: list[Change]) -> list[Change]:
+    """The changes the cluster sees (resources only written differently left out): ``--exit-code``."""
+    return [c for c in changes if c.action != SAME]
+
+
+def build_plan(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key, str], settings: Settings,
+         fallback: dict[str, SyncPolicy] | None = None, immutable: ImmutableVerdict | None = None,
+         scan_cache: Path | None = None) -> list[Change]:
+    """Compare two sides and arrange the changes as Argo CD will apply them."""
+    envs = {k[0] for k in before} | {k[0] for k in after}
+    fallback = {env: (fallback or {}).get(env) or settings_policy(env, None) for env in envs}
+    changes = compare(before, after, settings, scan_cache=scan_cache)
+    return arrange(changes, before, after, files, fallback, immutable)
+
+
+def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None, rerender: bool = False,
+             root: Path = REPO_ROOT, progress: Progress = _stderr,
+             immutable: ImmutableVerdict | None = None) -> list[Change]:
+    """The plan between ``base`` and ``head`` (the working tree when None), for ``env`` or all.
+
+    ``immutable``: the API server's verdict on changed objects (see :data:`ImmutableVerdict`)."""
+    if not (root / ".git").exists():
+        raise UsageError(f"{root}: not a git repository; diff compares git refs")
+    base_commit = resolve_ref(base, root)
+    head_commit = resolve_ref(head, root) if head else None
+    settings = load_settings(root / "diff.yaml")
+    before, files_before = parse_files(rendered_side(base_commit, root, rerender, progress))
+    wanted = {n.strip() for n in env.split(",") if n.strip()} if env else None
+    if wanted:  # checked before the head side is rendered, which then renders only these
+        known = {k[0] for k in before} | {e.name for e in environments.discover(root)}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise UsageError(f"unknown environment {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        before = {k: v for k, v in before.items() if k[0] in wanted}
+    after, files_after = parse_files(rendered_side(head_commit, root, rerender, progress, only=wanted))
+    if wanted:
+        after = {k: v for k, v in after.items() if k[0] in wanted}
+    files = {**files_before, **files_after}
+    fallback = {e: settings_policy(e, file_at(head_commit, f"{environments.ENV_DIR}/{e}/argocd/settings.yaml", root))
+                for e in uncovered(before, after, files)}
+    return build_plan(before, after, files, settings, fallback, immutable,
+                scan_cache=root / STATE_DIR / "diff-cache")

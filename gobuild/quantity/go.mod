@@ -1,0 +1,15 @@
+// Wrapper module that builds `quantity` for the diff's tests (tests/pipeline/test_diff_quantity.py):
+// the real Kubernetes quantity parser and canonical form, k8s.io/apimachinery at the version of the
+// pinned Kubernetes (v1.36.1 -> v0.36.1). Bump the version here and in tools.toml ([cluster.quantity]).
+module dox-asdlc.local/gobuild/quantity
+
+go 1.26.0
+
+require k8s.io/apimachinery v0.36.1
+
+require (
+	github.com/fxamacker/cbor/v2 v2.9.0 // indirect
+	github.com/x448/float16 v0.8.4 // indirect
+	gopkg.in/inf.v0 v0.9.1 // indirect
+	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
+)
