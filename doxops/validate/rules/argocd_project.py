@@ -19,12 +19,19 @@ Failing: the path also holds a ``ClusterRole`` the project does not allow, or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ..engine import CLUSTER_SCOPED, Context, Finding
+from ..options import defaults
 from ._argocd import applications, matches, synced_objects
 
 ID = "argocd-project"
 LEVEL = "error"
-CONF = {"exact": True}
+@dataclass(frozen=True)
+class Options:
+    exact: bool = True  #: a whitelisted kind nothing deploys is reported too
+
+
+CONF = defaults(Options)
 
 
 def _allowed(whitelist: list, group: str, kind: str) -> bool:

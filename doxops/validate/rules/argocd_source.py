@@ -17,12 +17,19 @@ environment), or ``destination.namespace: default``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ..engine import CLUSTER_SCOPED, Context, Finding
+from ..options import defaults
 from ._argocd import applications, source_path, synced_objects
 
 ID = "argocd-source"
 LEVEL = "error"
-CONF = {"renderedRoot": "rendered/"}
+@dataclass(frozen=True)
+class Options:
+    renderedRoot: str = "rendered/"  #: Applications sync paths under this directory
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

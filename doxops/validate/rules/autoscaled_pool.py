@@ -23,11 +23,20 @@ Failing: the same Deployment with ``spec.replicas: 3``, or with no HPA.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ..engine import Context, Finding
+from ..options import defaults
 
 ID = "autoscaled-pool"
 LEVEL = "error"
-CONF = {"role": "autoscaled-pool", "minReplicas": 2, "maxReplicas": 10}
+@dataclass(frozen=True)
+class Options:
+    role: str = "autoscaled-pool"  #: the role label value of the subjects
+    minReplicas: int = 2  #: the HPA's minReplicas must be at least this
+    maxReplicas: int = 10  #: the HPA's maxReplicas must be at most this
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

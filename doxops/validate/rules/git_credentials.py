@@ -25,12 +25,20 @@ Failing (a workload of another role reads the credentials)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name, pod_refs
 
 ID = "git-credentials"
 LEVEL = "error"
-CONF = {"role": "singleton", "secretName": None}
+@dataclass(frozen=True)
+class Options:
+    role: str = "singleton"  #: the only role that may use the Secret
+    secretName: str | None = None  #: the Git credentials Secret; null: gitCredentialsSecret of policy.yaml
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

@@ -41,24 +41,35 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import UsageError
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import esc
 
 ID = "no-credentials"
 LEVEL = "error"
-CONF = {
-    "plugins": [
-        "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
-        "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "JwtTokenDetector",
-        "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector",
-        "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector",
-        "TelegramBotTokenDetector", "TwilioKeyDetector",
-    ],
-    "ignoreKeys": ["secretName", "secretKey", "secretRef", "existingSecret", "existingSecretKey", "checksum/*"],
-}
+#: The plugins that recognise a credential by its shape, and the keyword detector (see above).
+PLUGINS = (
+    "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
+    "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "JwtTokenDetector",
+    "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector",
+    "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector",
+    "TelegramBotTokenDetector", "TwilioKeyDetector",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    plugins: list[str] = field(default_factory=lambda: list(PLUGINS))  #: detect-secrets plugins to run
+    #: keys whose values the keyword detector may not report (shell-style patterns)
+    ignoreKeys: list[str] = field(default_factory=lambda: ["secretName", "secretKey", "secretRef", "existingSecret",
+                                                           "existingSecretKey", "checksum/*"])
+
+
+CONF = defaults(Options)
 KEYWORD = "Secret Keyword"
 #: Options detect-secrets needs for some plugins (its own defaults).
 PLUGIN_OPTIONS = {"Base64HighEntropyString": {"limit": 4.5}, "HexHighEntropyString": {"limit": 3.0}}

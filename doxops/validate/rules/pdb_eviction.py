@@ -33,14 +33,23 @@ Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
 import math
 
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import Workloads, hpas_by_target, ns_of
 
 ID = "pdb-eviction"
 LEVEL = "error"
-CONF: dict = {}
+@dataclass(frozen=True)
+class Options:
+    #: the unhealthyPodEvictionPolicy every budget must set; null: not checked
+    unhealthyPodEvictionPolicy: Literal["AlwaysAllow", "IfHealthyBudget"] | None = "AlwaysAllow"
+
+
+CONF = defaults(Options)
 
 COUNTED = ("Deployment", "StatefulSet", "ReplicaSet")
 

@@ -34,15 +34,25 @@ Failing (no Service ``cach``; the Service exposes 6379, not 6380)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import ipaddress
 from urllib.parse import urlsplit
 
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import ByName, container_name, esc, ns_of
 
 ID = "service-address"
 LEVEL = "error"
-CONF = {"clusterDomain": "cluster.local", "defaultPorts": {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}}
+@dataclass(frozen=True)
+class Options:
+    clusterDomain: str = "cluster.local"  #: the cluster's DNS domain
+    #: the port of a URL without one, by scheme
+    defaultPorts: dict[str, int] = field(default_factory=lambda: {"http": 80, "https": 443, "redis": 6379,
+                                                                  "rediss": 6379})
+
+
+CONF = defaults(Options)
 
 
 def _is_ip(host: str) -> bool:
