@@ -210,16 +210,13 @@ MAX_RETRIES = 20
 
 
 def _culprits(exc: BaseException) -> list[Manifest]:
-    """The objects a rule was looking at when it raised: the manifests in the innermost rule frame that has any."""
+    """The objects a rule was looking at when it raised: the manifests in the innermost frame that has any."""
     frames = []
-    tb = exc.__traceback__
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # the first frame is ``checked`` itself
     while tb is not None:
         frames.append(tb.tb_frame)
         tb = tb.tb_next
-    package = str(Path(__file__).resolve().parent)
     for frame in reversed(frames):
-        if not frame.f_code.co_filename.startswith(package):
-            continue
         found: list[Manifest] = []
         for value in frame.f_locals.values():
             m = value.manifest if isinstance(value, Workload) else value
@@ -231,11 +228,10 @@ def _culprits(exc: BaseException) -> list[Manifest]:
 
 
 def _where(exc: BaseException) -> str:
-    """The rule source line that raised, for the crash finding (``rules/autoscaled_pool.py:55``)."""
+    """The source line that raised, for the crash finding (``doxops/validate/rules/autoscaled_pool.py:55``)."""
     tb, last = exc.__traceback__, None
     while tb is not None:
-        if "/validate/" in tb.tb_frame.f_code.co_filename:
-            last = tb
+        last = tb
         tb = tb.tb_next
     if last is None:
         return "?"

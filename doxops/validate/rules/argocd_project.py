@@ -45,6 +45,8 @@ def check(ctx: Context, conf: dict):
     for app in applications(ctx):
         spec = app.data.get("spec") or {}
         name = spec.get("project", "default")
+        if not isinstance(name, str):
+            continue  # ill-typed: the schema stage reports it
         if name == "default":
             yield Finding(app, "/spec/project", f"{app.ref}: uses the default project; give it a project "
                                                 "with least privilege")

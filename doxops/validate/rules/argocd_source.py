@@ -35,6 +35,9 @@ CONF = defaults(Options)
 def check(ctx: Context, conf: dict):
     for app in applications(ctx):
         path = source_path(app)
+        source = (app.data.get("spec") or {}).get("source")
+        if path is None and isinstance(source, dict) and source.get("path") is not None:
+            continue  # an ill-typed path: the schema stage reports it
         if not path:
             yield Finding(app, "/spec/source", f"{app.ref}: no spec.source.path; point it at rendered/<env>/...")
             continue

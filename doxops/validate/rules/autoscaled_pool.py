@@ -24,7 +24,7 @@ Failing: the same Deployment with ``spec.replicas: 3``, or with no HPA.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ..engine import Context, Finding
+from ..engine import Context, Finding, as_dict, as_int, as_list
 from ..options import defaults
 
 ID = "autoscaled-pool"
@@ -67,14 +67,15 @@ def check(ctx: Context, conf: dict):
         spec = hpa.data.get("spec") or {}
         if not hpa.api_version.startswith("autoscaling/v2"):
             yield Finding(hpa, "/apiVersion", f"{hpa.ref}: use autoscaling/v2, not {hpa.api_version}")
-        low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
-        if low < conf["minReplicas"]:
+        low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")  # ill-typed: the schema stage's to report
+        if as_int(low) is not None and low < conf["minReplicas"]:
             yield Finding(hpa, "/spec/minReplicas" if "minReplicas" in spec else "/spec",
                           f"{hpa.ref}: minReplicas {low} is below {conf['minReplicas']}")
-        if high is None or high > conf["maxReplicas"]:
-            yield Finding(hpa, "/spec/maxReplicas", f"{hpa.ref}: maxReplicas {high} is above {conf['maxReplicas']}")
-        cpu = [x for x in spec.get("metrics") or [] if x.get("type") == "Resource"
-               and (x.get("resource") or {}).get("name") == "cpu"]
+        if high is None or (as_int(high) is not None and high > conf["maxReplicas"]):
+            yield Finding(hpa, "/spec/maxReplicas" if "maxReplicas" in spec else "/spec",
+                          f"{hpa.ref}: maxReplicas {high} is above {conf['maxReplicas']}")
+        cpu = [x for x in as_list(spec.get("metrics")) if isinstance(x, dict) and x.get("type") == "Resource"
+               and as_dict(x.get("resource")).get("name") == "cpu"]
         if not cpu:
             yield Finding(hpa, "/spec/metrics" if "metrics" in spec else "/spec",
                           f"{hpa.ref}: no CPU resource metric; the pool scales on CPU utilisation")

@@ -61,7 +61,7 @@ def check(ctx: Context, conf: dict):
         volumes = {r.volume for r in refs if r.volume}
         for container, cp in workload.containers(init=True):
             for k, mount in enumerate(container.get("volumeMounts") or []):
-                if not isinstance(mount, dict) or mount.get("name") not in volumes:
+                if not isinstance(mount, dict) or not isinstance(mount.get("name"), str) or mount["name"] not in volumes:
                     continue
                 mounted = True
                 if mount.get("readOnly") is not True:

@@ -147,7 +147,7 @@ def _check(m, entries: dict, where: str, own_ns: str, resolver: _Resolver):
         if port is None:
             continue
         exposed = {p.get("port") for svc in found for p in (svc.data.get("spec") or {}).get("ports") or []
-                   if isinstance(p, dict)}
+                   if isinstance(p, dict) and isinstance(p.get("port"), int)}
         if port not in exposed:
             listed = ", ".join(str(p) for p in sorted(x for x in exposed if isinstance(x, int))) or "no port"
             yield Finding(m, port_pointer, f"{m.ref}: {where}{key} points at {shown}, but {found[0].ref} exposes "
