@@ -26,6 +26,8 @@ from ._argocd import applications, matches, synced_objects
 
 ID = "argocd-project"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     exact: bool = True  #: a whitelisted kind nothing deploys is reported too

@@ -24,6 +24,8 @@ from ._argocd import applications, source_path, synced_objects
 
 ID = "argocd-source"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     renderedRoot: str = "rendered/"  #: Applications sync paths under this directory

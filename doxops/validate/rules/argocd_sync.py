@@ -24,6 +24,8 @@ from ._argocd import applications
 
 ID = "argocd-sync"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     bootstrapSuffix: str = "-bootstrap"  #: projects of bootstrap Applications end with this (no finalizer needed)

@@ -7,7 +7,8 @@ conf.maxReplicas`` (10) and a CPU resource metric; every container must
 request CPU (utilisation is measured against requests); and the workload must
 not set ``spec.replicas``: Argo CD would reset it on every sync and fight the
 HPA. Any HPA whose ``scaleTargetRef`` names no rendered workload is reported
-as well.
+as well, and so is any HPA target that sets ``spec.replicas``, whatever its
+role label (or none): Argo CD would reset the count on every sync.
 
 Passing::
 
@@ -29,6 +30,8 @@ from ..options import defaults
 
 ID = "autoscaled-pool"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     role: str = "autoscaled-pool"  #: the role label value of the subjects
@@ -42,10 +45,16 @@ CONF = defaults(Options)
 def check(ctx: Context, conf: dict):
     hpas = ctx.of_kind("HorizontalPodAutoscaler")
     for hpa in hpas:
-        ref = hpa.data.get("spec", {}).get("scaleTargetRef") or {}
-        if not ctx.workload(str(ref.get("kind")), str(ref.get("name")), hpa.namespace or None):
+        ref = as_dict(as_dict(hpa.data.get("spec")).get("scaleTargetRef"))
+        target = ctx.workload(str(ref.get("kind")), str(ref.get("name")), hpa.namespace or None)
+        if not target:
             yield Finding(hpa, "/spec/scaleTargetRef",
                           f"{hpa.ref} targets {ref.get('kind')} {ref.get('name')}, which is not rendered")
+        elif "replicas" in as_dict(target.manifest.data.get("spec")) and ctx.role(target.manifest) != conf["role"]:
+            t = target.manifest  # a pool's own spec.replicas is reported below, once
+            yield Finding(t, "/spec/replicas", f"{t.ref}: sets spec.replicas although {hpa.ref} scales it; remove it "
+                                               "(Argo CD would reset the HPA's count on every sync, whatever the "
+                                               "workload's role)")
     for workload in ctx.workloads():
         m = workload.manifest
         if ctx.role(m) != conf["role"]:

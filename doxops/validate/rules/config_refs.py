@@ -42,6 +42,8 @@ from ._common import ByName, ns_of, pod_refs
 
 ID = "config-refs"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     """No options (providedSecrets and providedConfigMaps are policy settings)."""

@@ -32,6 +32,8 @@ from ._common import container_name, pod_refs
 
 ID = "git-credentials"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     role: str = "singleton"  #: the only role that may use the Secret

@@ -36,6 +36,8 @@ from ._common import container_name
 
 ID = "image-tag"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     require: Literal["tag", "version", "digest"] = "tag"  #: what counts as pinned

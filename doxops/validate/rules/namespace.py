@@ -32,6 +32,8 @@ from ..options import defaults
 
 ID = "namespace"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     clusterScoped: list[str] = field(default_factory=list)  #: more cluster-scoped kinds than the engine knows

@@ -26,6 +26,8 @@ from ..options import defaults
 
 ID = "no-secret-data"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     """No options."""

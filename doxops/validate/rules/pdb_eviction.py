@@ -43,6 +43,8 @@ from ._common import Workloads, hpas_by_target, ns_of
 
 ID = "pdb-eviction"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     #: the unhealthyPodEvictionPolicy every budget must set; null: not checked

@@ -46,6 +46,8 @@ from ._common import container_name
 
 ID = "pod-security"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     readOnlyRootFilesystem: bool = True  #: also require a read-only root file system

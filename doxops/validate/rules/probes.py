@@ -28,6 +28,8 @@ from ._common import container_name
 
 ID = "probes"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     skipKinds: list[str] = field(default_factory=list)  #: kinds whose containers are not checked

@@ -27,6 +27,8 @@ from ._common import container_name
 
 ID = "resources"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     """No options."""

@@ -44,6 +44,8 @@ from ._common import ByName, container_name, esc, ns_of
 
 ID = "service-address"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     clusterDomain: str = "cluster.local"  #: the cluster's DNS domain

@@ -35,6 +35,8 @@ from ._common import Workloads, is_init, ns_of
 
 ID = "service-selector"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     """No options."""

@@ -30,6 +30,8 @@ from ..options import defaults
 
 ID = "singleton"
 LEVEL = "error"
+
+
 @dataclass(frozen=True)
 class Options:
     role: str = "singleton"  #: the role label value of the subjects
