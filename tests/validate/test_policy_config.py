@@ -147,3 +147,17 @@ def test_a_policy_file_for_path_merges_over_the_root(tmp_path):
 def test_the_repository_policy_files_load():
     config = load_config()
     assert config.rule_settings("image-tag", "error", {"require": "tag"}, "prod")[1] == {"require": "version"}
+
+
+def test_an_environments_roles_and_provided_objects_apply_to_that_environment_only(tmp_path):
+    write(tmp_path, "policy.yaml", "providedSecrets: {shared: null}\n")
+    write(tmp_path, "environments/prod/policy.yaml",
+          "providedSecrets: {api-key: [token]}\nprovidedConfigMaps: [ca]\n"
+          "roles:\n  autoscaled-pool:\n    - matchLabels: {app: pool}\n    - matchExpressions: [{key: tier, operator: In, values: [batch]}]\n")
+    config = load_config(tmp_path / "policy.yaml")
+    prod, other = config.for_env("prod"), config.for_env("minikube")
+    assert prod.provided_secrets == {"shared": None, "api-key": ["token"]} and prod.provided_configmaps == ["ca"]
+    assert prod.roles == {"autoscaled-pool": [{"matchLabels": {"app": "pool"}},
+                                              {"matchExpressions": [{"key": "tier", "operator": "In",
+                                                                     "values": ["batch"]}]}]}
+    assert other.provided_secrets == {"shared": None} and other.roles == {}
