@@ -14,6 +14,9 @@ The policy loader (``policy.py``) checks every ``conf`` in ``policy.yaml``,
 naming ``file:line``, the option and the known ones. Rules receive the merged
 options as a plain dict (``conf["require"]``).
 
+A rule may add ``Options.validate(name, value)``, a static method returning why
+a well-typed value is still wrong (an unknown plugin name), or None.
+
 Supported annotations: ``str``, ``int``, ``float``, ``bool``, ``None``,
 ``Literal[...]``, unions (``str | None``), ``list[X]`` and ``dict[K, V]``.
 """
@@ -141,4 +144,6 @@ def problem(options: type, name: str, value: Any) -> str | None:
     expected = hints(options)[name]
     if not fits(value, expected):
         return f"option {name} is {value!r} ({kind_of(value)}); expected {describe(expected)}"
-    return None
+    validate = getattr(options, "validate", None)  # a rule's own check of a well-typed value
+    why = validate(name, value) if validate else None
+    return f"option {name}: {why}" if why else None

@@ -81,6 +81,13 @@ def test_the_reported_typo_in_prod_is_exit_2(tmp_path):
         load_config(env_policy(tmp_path, "image-tag", {"requires": "version"}))
 
 
+def test_a_rules_own_check_of_a_well_typed_value_names_the_line(tmp_path):
+    with pytest.raises(UsageError, match=r"environments/prod/policy.yaml:5: rule no-credentials: option plugins: "
+                                         r"unknown detect-secrets plugin\(s\) GitHubDetector; known: "):
+        load_config(env_policy(tmp_path, "no-credentials", {"plugins": ["GitHubTokenDetector", "GitHubDetector"]}))
+    load_config(env_policy(tmp_path / "ok", "no-credentials", {"plugins": ["GitHubTokenDetector"]}))
+
+
 def test_a_value_outside_a_literal_is_rejected(tmp_path):
     with pytest.raises(UsageError, match=r"option require is 'versions' \(a string\); expected one of 'tag'"):
         load_config(env_policy(tmp_path, "image-tag", {"require": "versions"}))
