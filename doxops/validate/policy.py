@@ -243,8 +243,12 @@ class _File:
         if node is None:
             node = {}
         if not isinstance(node, dict):
-            raise UsageError(f"{relative(self.path)}: {where} must be a map of settings")
+            raise UsageError(f"{relative(self.path)}:1: {where or 'the file'} must be a map of settings, found "
+                             f"{opts.kind_of(_plain(node))}")
         self.keys(node, allowed, where)
+        if node.get("rules") is not None and not isinstance(node["rules"], dict):
+            raise UsageError(f"{self.at(node, 'rules')}: rules must be a map of rule id to settings ({{level: ..., "
+                             "conf: {...}}), found " + opts.kind_of(_plain(node["rules"])))
         out: dict[str, Any] = {"rules": self.rules(node.get("rules"), f"{where} rules" if where else "rules")}
         out["providedSecrets"] = self.provided_secrets(node, "providedSecrets") if "providedSecrets" in node else {}
         out["providedConfigMaps"] = (self.typed(node, "providedConfigMaps", list[str], "") or []) \

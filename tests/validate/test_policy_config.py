@@ -113,6 +113,8 @@ def test_a_value_outside_a_literal_is_rejected(tmp_path):
     ("policy.yaml", "roles:\n  singleton: {matchExpressions: [{key: a, operator: Has}]}\n",
      ["policy.yaml:2: role singleton: bad matchExpressions entry"]),
     ("policy.yaml", "- rules\n", ["policy.yaml:1: expected a mapping of policy settings, found a list"]),
+    ("environments/prod/policy.yaml", "# prod\nrules: [image-tag]\n",
+     ["environments/prod/policy.yaml:2: rules must be a map of rule id to settings", "found a list"]),
     ("policy.yaml", "rules: {a: [\n", ["policy.yaml:", "invalid YAML"]),
 ])
 def test_bad_policy_files_are_usage_errors_with_file_and_line(tmp_path, rel, text, words):
