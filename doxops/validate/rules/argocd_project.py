@@ -20,6 +20,7 @@ Failing: the path also holds a ``ClusterRole`` the project does not allow, or
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
 from ..options import defaults
 from ._argocd import applications, matches, synced_objects

@@ -18,6 +18,7 @@ environment), or ``destination.namespace: default``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
 from ..options import defaults
 from ._argocd import applications, source_path, synced_objects

@@ -18,6 +18,7 @@ Failing: ``syncPolicy: {}`` (manual sync only), or no finalizer on a child.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._argocd import applications

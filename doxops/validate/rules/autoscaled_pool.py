@@ -25,6 +25,7 @@ Failing: the same Deployment with ``spec.replicas: 3``, or with no HPA.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding, as_dict, as_int, as_list
 from ..options import defaults
 

@@ -36,6 +36,7 @@ Failing (the ExternalSecret makes the key ``password``, not ``pass``; no ConfigM
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import ByName, ns_of, pod_refs

@@ -26,6 +26,7 @@ Failing (a workload of another role reads the credentials)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import container_name, pod_refs

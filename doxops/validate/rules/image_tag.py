@@ -25,9 +25,9 @@ Failing::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
-import re
 
 from ...errors import UsageError
 from ..engine import Context, Finding

@@ -27,6 +27,7 @@ Failing (no namespace; a namespace on a cluster-scoped object)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
 from ..options import defaults
 

@@ -42,9 +42,9 @@ Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
-import math
 
 from ..engine import Context, Finding, as_dict
 from ..options import defaults

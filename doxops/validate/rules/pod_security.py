@@ -40,6 +40,7 @@ Failing (root, privileged, host network)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import container_name

@@ -22,6 +22,7 @@ Failing (no readinessProbe)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import container_name

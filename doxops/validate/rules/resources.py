@@ -21,6 +21,7 @@ Failing (no memory request, no memory limit)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import container_name

@@ -34,8 +34,8 @@ Failing (no Service ``cach``; the Service exposes 6379, not 6380)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import ipaddress
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..engine import Context, Finding

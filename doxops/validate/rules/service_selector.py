@@ -29,6 +29,7 @@ Failing (the label and the port name are misspelt)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 from ._common import Workloads, is_init, ns_of

@@ -25,6 +25,7 @@ Failing (two replicas; a rolling update runs old and new side by side)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..engine import Context, Finding
 from ..options import defaults
 
