@@ -126,7 +126,8 @@ def render(c, env=None, check=False, jobs=0, force=False):
 
 
 @dox_task
-def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None, force=False):
+def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None, force=False,
+             policy=None):
     """Validate rendered/<env> (or --path DIR): kubeconform, strict and offline, then the policy rules.
 
     :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
@@ -135,6 +136,7 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     :param kubernetes_version: schema version for --path (default 1.36); environments state their own
     :param namespace: expected namespace for --path (default: not checked)
     :param force: validate even when nothing changed since the last validation
+    :param policy: for --path: a policy file like environments/<env>/policy.yaml (levels, options, providedSecrets, roles)
     """
     from doxops import environments
     from doxops.validate import runner
@@ -144,8 +146,12 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     if path:
         if env:
             raise errors.UsageError("give --env or --path, not both")
-        reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace)]
+        reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace,
+                                        policy=Path(policy) if policy else None)]
     else:
+        if policy:
+            raise errors.UsageError("--policy goes with --path; an environment's policy is "
+                                    "environments/<env>/policy.yaml")
         reports = runner.validate_envs(environments.select(env), use_cache=not force)
     runner.emit(reports, format)
 

@@ -4,9 +4,17 @@ A rule is a module in ``doxops/validate/rules/`` with
 
 * ``ID``: its id (``singleton``), used in configuration and diagnostics;
 * ``LEVEL``: its default level (``error`` or ``warning``);
-* ``CONF``: its default options (optional);
+* ``Options``: a dataclass declaring its options with types and defaults, and
+  ``CONF = options.defaults(Options)`` (``options.py``); ``policy.yaml`` is
+  checked against it when read (``policy.py``);
 * a docstring: the user documentation, with a passing and a failing example;
 * ``check(ctx, conf)``: a generator of :class:`Finding`.
+
+A rule meeting an ill-typed field (a string where a number belongs) skips it:
+the schema stage reports it. Should a rule raise anyway, the engine turns the
+exception into an error finding naming the rule and the objects it was
+looking at, and runs the rule again without them (``checked``), so one bug
+never loses the rest of the report.
 
 Rules find their subjects by labels (the role label, ``app.kubernetes.io/*``)
 or configuration, never by object names. ``policy.yaml`` at the repository
@@ -17,22 +25,20 @@ exempt from a rule with the annotation ``exempt.dox-asdlc.io/<rule-id>:
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+import os
+import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-from ..errors import UsageError
+from ..errors import DoxError, UsageError
 from ..paths import REPO_ROOT, relative
 from .diagnostics import Diagnostic
 from .manifests import Manifest, locate
+from .policy import LEVELS, POLICY_FILE, PolicyConfig, load_config  # noqa: F401 - the engine's public face
 
-POLICY_FILE = REPO_ROOT / "policy.yaml"
 EXEMPT_PREFIX = "exempt.dox-asdlc.io/"
-LEVELS = ("error", "warning", "off")
 CLUSTER_SCOPED = {
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
     "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
@@ -96,141 +102,15 @@ def _get(data: Any, pointer: str) -> Any:
     return node
 
 
-@dataclass
-class PolicyConfig:
-    """policy.yaml, parsed: levels and options per rule, per environment; roles; provided Secrets."""
-
-    path: Path
-    role_label: str = "dox-asdlc.io/role"
-    namespace: str | None = None
-    rules: dict[str, dict] = field(default_factory=dict)
-    environments: dict[str, dict] = field(default_factory=dict)
-    provided_secrets: dict[str, list[str] | None] = field(default_factory=dict)
-    provided_configmaps: list[str] = field(default_factory=list)
-    git_credentials_secret: str | None = None
-
-    def rule_settings(self, rule_id: str, default_level: str, default_conf: dict, env: str | None) -> tuple[str, dict]:
-        level, conf = default_level, copy.deepcopy(default_conf)
-        layers = [self.rules.get(rule_id) or {}]
-        if env and env in self.environments:
-            layers.append(((self.environments[env] or {}).get("rules") or {}).get(rule_id) or {})
-        for layer in layers:
-            level = layer.get("level", level)
-            conf.update(layer.get("conf") or {})
-        return level, conf
-
-
-def _lines_of(node, key) -> int:
-    try:
-        return node.lc.key(key)[0] + 1
-    except Exception:  # noqa: BLE001
-        return 1
-
-
-def _read_rt(path: Path):
-    """A configuration file with line numbers (ruamel round-trip); a syntax error names its line."""
-    try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{relative(path)}:{mark.line + 1}" if mark else relative(path)
-        raise UsageError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if data is not None and not isinstance(data, dict):
-        raise UsageError(f"{relative(path)}:1: expected a mapping of settings")
-    return data or {}
-
-
-def load_config(path: Path = POLICY_FILE, known_rules: Iterable[str] = ()) -> PolicyConfig:
-    """Read and check policy.yaml: an unknown rule id or level is an error with its line."""
-    known = set(known_rules)
-    if not path.exists():
-        return PolicyConfig(path)
-    data = _read_rt(path)
-    allowed_top = {"roleLabel", "namespace", "rules", "environments", "providedSecrets", "providedConfigMaps",
-                   "gitCredentialsSecret"}
-    for key in data:
-        if key not in allowed_top:
-            raise UsageError(f"{relative(path)}:{_lines_of(data, key)}: unknown key {key!r} "
-                             f"(known: {', '.join(sorted(allowed_top))})")
-
-    current = [path]  # the file being checked, for messages
-
-    def check_rules(rules, where) -> dict:
-        for rule_id, settings in (rules or {}).items():
-            line = _lines_of(rules, rule_id)
-            if rule_id not in known:
-                raise UsageError(f"{relative(current[0])}:{line}: unknown rule {rule_id!r} in {where}; "
-                                 f"known rules: {', '.join(sorted(known))}")
-            settings = settings or {}
-            bad = set(settings) - {"level", "conf"}
-            if bad:
-                raise UsageError(f"{relative(current[0])}:{line}: rule {rule_id}: unknown setting(s) {', '.join(sorted(bad))}"
-                                 " (use level and conf)")
-            if settings.get("level", "error") not in LEVELS:
-                raise UsageError(f"{relative(current[0])}:{line}: rule {rule_id}: level {settings['level']!r} "
-                                 f"is not one of {', '.join(LEVELS)}")
-        return _plain(rules or {})
-
-    def check_env(settings, where: str, file: Path, node) -> dict:
-        settings = settings or {}
-        bad = set(settings) - {"rules", "providedSecrets", "providedConfigMaps"}
-        if bad:
-            raise UsageError(f"{relative(file)}:{_lines_of(node, sorted(bad)[0])}: {where}: unknown key(s) "
-                             f"{', '.join(sorted(bad))} (use rules, providedSecrets, providedConfigMaps)")
-        return {
-            "rules": check_rules(settings.get("rules"), f"{where}.rules"),
-            "providedSecrets": _plain(settings.get("providedSecrets") or {}),
-            "providedConfigMaps": list(settings.get("providedConfigMaps") or []),
-        }
-
-    root_rules = check_rules(data.get("rules"), "rules")  # before the environment files move `current`
-    environments = {}
-    for env, settings in (data.get("environments") or {}).items():
-        environments[env] = check_env(settings, f"environments.{env}", path, settings or {})
-    # An environment is a directory: environments/<env>/policy.yaml holds its own policy settings.
-    for env_file in sorted((path.parent / "environments").glob("*/policy.yaml")):
-        env = env_file.parent.name
-        env_data = _read_rt(env_file)
-        current[0] = env_file
-        mine = check_env(env_data, env, env_file, env_data)
-        merged = environments.setdefault(env, {"rules": {}, "providedSecrets": {}, "providedConfigMaps": []})
-        merged["rules"] = {**merged["rules"], **mine["rules"]}
-        merged["providedSecrets"] = {**merged["providedSecrets"], **mine["providedSecrets"]}
-        merged["providedConfigMaps"] = merged["providedConfigMaps"] + mine["providedConfigMaps"]
-    return PolicyConfig(
-        path=path,
-        role_label=str(data.get("roleLabel", "dox-asdlc.io/role")),
-        namespace=data.get("namespace"),
-        rules=root_rules,
-        environments=environments,
-        provided_secrets=_plain(data.get("providedSecrets") or {}),
-        provided_configmaps=list(data.get("providedConfigMaps") or []),
-        git_credentials_secret=data.get("gitCredentialsSecret"),
-    )
-
-
-def _plain(node):
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
 class Context:
     """What a rule sees: every manifest of one run, indexed, plus the configuration."""
 
     def __init__(self, manifests: list[Manifest], config: PolicyConfig, env: str | None = None,
                  namespace: str | None = None, root: Path = REPO_ROOT) -> None:
         self.manifests = manifests
-        per_env = config.environments.get(env or "", {})
-        if per_env.get("providedSecrets") or per_env.get("providedConfigMaps"):
-            config = copy.copy(config)  # this environment's view: its own provided objects added
-            config.provided_secrets = {**config.provided_secrets, **per_env.get("providedSecrets", {})}
-            config.provided_configmaps = [*config.provided_configmaps, *per_env.get("providedConfigMaps", [])]
-        self.config = config
+        self.config = config.for_env(env)  # this environment's provided objects and roles added
         self.env = env
-        self.namespace = namespace or config.namespace
+        self.namespace = namespace or self.config.namespace
         self.root = root
         self._by_kind: dict[str, list[Manifest]] = {}
         for m in manifests:
@@ -240,7 +120,18 @@ class Context:
         return [m for kind in kinds for m in self._by_kind.get(kind, [])]
 
     def role(self, manifest: Manifest) -> str | None:
-        return manifest.labels.get(self.config.role_label)
+        """The role label's value; else the first role of ``roles`` (policy) whose selector matches its labels."""
+        label = manifest.labels.get(self.config.role_label)
+        if label is not None or not self.config.roles:
+            return label if isinstance(label, str) or label is None else str(label)
+        pointer = POD_KINDS.get(manifest.kind)
+        template = _get(manifest.data, pointer.rsplit("/spec", 1)[0]) if pointer and manifest.kind != "Pod" else None
+        template_labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+        candidates = [manifest.labels] + ([template_labels] if isinstance(template_labels, dict) else [])
+        for role, selectors in self.config.roles.items():
+            if any(selects(selector, labels) for selector in selectors for labels in candidates):
+                return role
+        return None
 
     def workloads(self) -> Iterator[Workload]:
         for kind, pointer in POD_KINDS.items():
@@ -267,23 +158,42 @@ class Context:
         if index is None:
             index = {}
             for hpa in self.of_kind("HorizontalPodAutoscaler"):
-                ref = (hpa.data.get("spec") or {}).get("scaleTargetRef") or {}
+                ref = as_dict(as_dict(hpa.data.get("spec")).get("scaleTargetRef"))
                 index.setdefault((str(ref.get("kind")), str(ref.get("name")), hpa.namespace), []).append(hpa)
             self._hpa_index = index
         return index.get((manifest.kind, manifest.name, manifest.namespace), [])
 
 
+def as_dict(value: Any) -> dict:
+    """``value`` when it is a mapping, else ``{}``: an ill-typed field is the schema stage's to report."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    """``value`` when it is a list, else ``[]``: an ill-typed field is the schema stage's to report."""
+    return value if isinstance(value, list) else []
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` when it is an integer (not a boolean), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def selects(selector: dict | None, labels: dict) -> bool:
     """Whether a label selector (matchLabels/matchExpressions, or a plain map) matches ``labels``."""
-    if not selector:
+    if not selector or not isinstance(selector, dict) or not isinstance(labels, dict):
         return False
     structured = "matchLabels" in selector or "matchExpressions" in selector
-    match_labels = (selector.get("matchLabels") or {}) if structured else selector
+    match_labels = as_dict(selector.get("matchLabels")) if structured else selector
     for key, value in match_labels.items():
         if labels.get(key) != value:
             return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    for expr in as_list(selector.get("matchExpressions")):
+        if not isinstance(expr, dict):
+            return False
+        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
+        if not isinstance(key, str):
+            return False
         if op == "In" and labels.get(key) not in values:
             return False
         if op == "NotIn" and labels.get(key) in values:
@@ -295,6 +205,65 @@ def selects(selector: dict | None, labels: dict) -> bool:
     return True
 
 
+#: How often a crashing rule is run again without the objects it crashed on.
+MAX_RETRIES = 20
+
+
+def _culprits(exc: BaseException) -> list[Manifest]:
+    """The objects a rule was looking at when it raised: the manifests in the innermost frame that has any."""
+    frames = []
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # the first frame is ``checked`` itself
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        found: list[Manifest] = []
+        for value in frame.f_locals.values():
+            m = value.manifest if isinstance(value, Workload) else value
+            if isinstance(m, Manifest) and all(m is not f for f in found):
+                found.append(m)
+        if found:
+            return found
+    return []
+
+
+def _where(exc: BaseException) -> str:
+    """The source line that raised, for the crash finding (``doxops/validate/rules/autoscaled_pool.py:55``)."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return "?"
+    return f"{relative(Path(last.tb_frame.f_code.co_filename))}:{last.tb_lineno}"
+
+
+def checked(module: Any, conf: dict, manifests: list[Manifest], make_ctx) -> tuple[list[Finding], list[tuple]]:
+    """A rule's findings, never its exception: a rule that raises is run again without the objects it was
+    looking at, so the report stays complete for every other object. Returns (findings, crashes), a crash
+    being (exception, the objects it was looking at)."""
+    findings: list[Finding] = []
+    crashes: list[tuple[BaseException, list[Manifest]]] = []
+    excluded: set[int] = set()
+    for _ in range(MAX_RETRIES + 1):
+        ctx = make_ctx([m for m in manifests if id(m) not in excluded]) if excluded else make_ctx(manifests)
+        try:
+            for finding in module.check(ctx, conf):
+                findings.append(finding)
+            break
+        except DoxError:
+            raise  # a usage or tool error the rule raised on purpose
+        except Exception as exc:  # noqa: BLE001 - the safety net: a rule's bug never loses the report
+            if os.environ.get("DOX_DEBUG"):
+                traceback.print_exception(exc, file=sys.stderr)
+            culprits = [m for m in _culprits(exc) if id(m) not in excluded]
+            crashes.append((exc, culprits))
+            if not culprits:
+                break
+            excluded.update(id(m) for m in culprits)
+    return findings, crashes
+
+
 def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | None = None,
         config: PolicyConfig | None = None, root: Path = REPO_ROOT, only: Iterable[str] | None = None
         ) -> list[Diagnostic]:
@@ -302,21 +271,29 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
     from .rules import REGISTRY  # noqa: PLC0415 - rules import this module
 
     config = config or load_config(known_rules=REGISTRY)
-    ctx = Context(manifests, config, env=env, namespace=namespace, root=root)
     selected = list(only) if only is not None else list(REGISTRY)
     unknown = [r for r in selected if r not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown rule {', '.join(unknown)}; known rules: {', '.join(sorted(REGISTRY))}")
+    contexts: dict[tuple, Context] = {}
+
+    def make_ctx(subset: list[Manifest]) -> Context:
+        key = tuple(id(m) for m in subset)
+        if key not in contexts:  # rules share one context (and its indexes) per set of manifests
+            contexts[key] = Context(subset, config, env=env, namespace=namespace, root=root)
+        return contexts[key]
+
     out: list[Diagnostic] = []
     for m in manifests:  # exemptions must carry a reason, whatever rules run
         for key, reason in m.annotations.items():
-            if key.startswith(EXEMPT_PREFIX):
+            if isinstance(key, str) and key.startswith(EXEMPT_PREFIX):
                 rule_id = key[len(EXEMPT_PREFIX):]
                 line, col = locate(m, f"/metadata/annotations/{key.replace('~', '~0').replace('/', '~1')}")
                 if rule_id not in REGISTRY:
                     out.append(Diagnostic(relative(m.path), line, col, "error",
-                                          f"{m.ref}: exemption names unknown rule {rule_id!r}", "exemption", m.template))
-                elif not str(reason or "").strip():
+                                          f"{m.ref}: exemption names unknown rule {rule_id!r}; known rules: "
+                                          f"{', '.join(sorted(REGISTRY))}", "exemption", m.template))
+                elif not isinstance(reason, str) or not reason.strip():
                     out.append(Diagnostic(relative(m.path), line, col, "error",
                                           f"{m.ref}: exemption from {rule_id} has no reason; write why as its value",
                                           "exemption", m.template))
@@ -325,10 +302,25 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
         level, conf = config.rule_settings(rule_id, module.LEVEL, getattr(module, "CONF", {}), env)
         if level == "off":
             continue
-        for finding in module.check(ctx, conf):
+        findings, crashes = checked(module, conf, manifests, make_ctx)
+        for finding in findings:
             m = finding.manifest
-            if str(m.annotations.get(EXEMPT_PREFIX + rule_id) or "").strip():
+            if _exempt(m, rule_id):
                 continue
             line, col = locate(m, finding.pointer) if finding.pointer else (m.line, 1)
             out.append(Diagnostic(relative(m.path), line, col, level, finding.message, rule_id, m.template))
+        for exc, culprits in crashes:
+            what = f"{type(exc).__name__} at {_where(exc)}"
+            for m in culprits or manifests[:1]:
+                subject = m.ref if culprits else f"one of the {len(manifests)} resources"
+                out.append(Diagnostic(relative(m.path), m.line, 1, "error",
+                                      f"{subject}: rule {rule_id} failed ({what}); its checks of "
+                                      f"{'this object' if culprits else 'these resources'} did not run. This is a bug "
+                                      "in the rule: report it (DOX_DEBUG=1 prints the traceback); the schema "
+                                      "findings say what is wrong with the object", rule_id, m.template))
     return sorted(set(out))
+
+
+def _exempt(m: Manifest, rule_id: str) -> bool:
+    reason = m.annotations.get(EXEMPT_PREFIX + rule_id)
+    return isinstance(reason, str) and bool(reason.strip())

@@ -62,16 +62,18 @@ class Manifest:
 
     @property
     def labels(self) -> dict:
-        return self.meta.get("labels") or {}
+        labels = self.meta.get("labels")
+        return labels if isinstance(labels, dict) else {}  # ill-typed: the schema stage reports it
 
     @property
     def annotations(self) -> dict:
-        return self.meta.get("annotations") or {}
+        annotations = self.meta.get("annotations")
+        return annotations if isinstance(annotations, dict) else {}
 
     @property
     def template(self) -> str:
         value = self.annotations.get(TEMPLATE_ANNOTATION)
-        return f"helm/{value}" if value else ""
+        return f"helm/{value}" if isinstance(value, str) and value else ""
 
     @property
     def ref(self) -> str:

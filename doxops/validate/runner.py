@@ -170,8 +170,12 @@ def _rule_ids() -> list[str]:
 
 
 def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES, namespace: str | None = None,
-                  config: engine.PolicyConfig | None = None) -> Report:
+                  config: engine.PolicyConfig | None = None, policy: Path | None = None) -> Report:
+    """Any directory of manifests; ``policy`` (--policy) is a file in the format of environments/<env>/policy.yaml,
+    merged over the repository's policy.yaml (levels, options, providedSecrets, roles by label selector)."""
     started = time.monotonic()
+    if policy is not None and config is None:
+        config = engine.load_config(known_rules=_rule_ids(), extra=Path(policy))
     manifests = load_directory(directory)
     if not manifests:
         raise UsageError(f"{relative(directory)}: no YAML manifests found")

@@ -18,13 +18,23 @@ def config(**kwargs) -> engine.PolicyConfig:
 
 def run_rule(rule_id: str, fixture: str | Path, *, env: str | None = None, namespace: str | None = None,
              cfg: engine.PolicyConfig | None = None) -> list:
-    """Diagnostics of ``rule_id`` alone over a fixture directory (or file's directory)."""
+    """Diagnostics of ``rule_id`` alone over a fixture file or directory.
+
+    A directory holding ``rendered/`` is a small repository (the Argo CD rules read the paths their Applications
+    name): its ``rendered/*/argocd`` manifests are validated with the directory as the repository root.
+    """
     assert rule_id in REGISTRY, f"unknown rule {rule_id}"
     path = Path(fixture)
     if not path.is_absolute():
         path = FIXTURES / rule_id / path
-    manifests = load_directory(path if path.is_dir() else path.parent)
+    root = None
+    if path.is_dir() and (path / "rendered").is_dir():
+        root = path
+        manifests = [m for d in sorted((path / "rendered").glob("*/argocd")) for m in load_directory(d)]
+    else:
+        manifests = load_directory(path if path.is_dir() else path.parent)
     if path.is_file():
         manifests = [m for m in manifests if m.path == path]
-    return [d for d in engine.run(manifests, env=env, namespace=namespace, config=cfg or config(), only=[rule_id])
-            if d.rule == rule_id]
+    extra = {"root": root} if root else {}
+    return [d for d in engine.run(manifests, env=env, namespace=namespace, config=cfg or config(), only=[rule_id],
+                                  **extra) if d.rule == rule_id]

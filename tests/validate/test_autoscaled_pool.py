@@ -24,3 +24,16 @@ def test_pool_without_hpa_and_hpa_without_target_fail():
     assert "Deployment demo/crunch: autoscaled pool with no HorizontalPodAutoscaler targeting it" in messages
     assert any("HorizontalPodAutoscaler demo/orphan targets Deployment gone, which is not rendered" in m
                for m in messages)
+
+
+def test_any_hpa_target_that_sets_replicas_fails_whatever_its_role():
+    found = run_rule("autoscaled-pool", "fail-target-replicas.yaml")
+    assert [(d.line, d.message) for d in found] == [
+        (9, "Deployment demo/api: sets spec.replicas although HorizontalPodAutoscaler demo/api scales it; remove it "
+            "(Argo CD would reset the HPA's count on every sync, whatever the workload's role)"),
+    ]  # batch sets no replicas; neither has the pool role, so the pool's bounds are not applied
+
+
+def test_a_pool_that_sets_replicas_is_reported_once():
+    found = run_rule("autoscaled-pool", "fail-replicas-no-cpu.yaml")
+    assert sum("spec.replicas" in d.message for d in found) == 1

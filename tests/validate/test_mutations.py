@@ -44,6 +44,18 @@ def git_credentials_in_workers(doc):
         {"name": "git", "mountPath": "/etc/git", "readOnly": True})
 
 
+def duplicate_home(doc):
+    """issue 16 case 4: two env entries named HOME in one container."""
+    env = pod(doc)["containers"][0].setdefault("env", [])
+    env += [{"name": "HOME", "value": "/tmp"}, {"name": "HOME", "value": "/home/app"}]
+
+
+def unlabelled_workers_with_replicas(doc):
+    """An HPA's target sets spec.replicas and carries no role label: Argo CD would still fight the HPA."""
+    del doc["metadata"]["labels"]["dox-asdlc.io/role"]
+    doc["spec"]["replicas"] = 2
+
+
 @pytest.mark.parametrize("env", ["minikube", "prod"])
 @pytest.mark.parametrize("file, change, expected", [
     ("deployment-orchestrator.yaml", lambda d: d["spec"].update(replicas=2), ["singleton"]),
@@ -51,7 +63,10 @@ def git_credentials_in_workers(doc):
     ("deployment-workers.yaml", lambda d: d["spec"].update(replicas=3), ["autoscaled-pool"]),
     ("configmap-workers.yaml", redis_host_to_nowhere, ["service-address"]),
     ("deployment-workers.yaml", git_credentials_in_workers, ["git-credentials"]),
-], ids=["orchestrator-replicas-2", "hpa-removed", "workers-replicas", "redis-host-missing", "git-creds-in-workers"])
+    ("deployment-orchestrator.yaml", duplicate_home, ["pod-references"]),
+    ("deployment-workers.yaml", unlabelled_workers_with_replicas, ["autoscaled-pool"]),
+], ids=["orchestrator-replicas-2", "hpa-removed", "workers-replicas", "redis-host-missing", "git-creds-in-workers",
+        "duplicate-home", "hpa-target-without-role-sets-replicas"])
 def test_each_mutation_yields_exactly_its_rule(tmp_path, env, file, change, expected):
     assert mutate(tmp_path, env, None, None) == []
     assert mutate(tmp_path / "m", env, file, change) == expected

@@ -15,8 +15,10 @@ def applications(ctx: Context) -> list[Manifest]:
 
 
 def source_path(app: Manifest) -> str | None:
-    source = (app.data.get("spec") or {}).get("source") or {}
-    return source.get("path")
+    spec = app.data.get("spec")
+    source = spec.get("source") if isinstance(spec, dict) else None
+    path = source.get("path") if isinstance(source, dict) else None
+    return path if isinstance(path, str) else None  # ill-typed: the schema stage reports it
 
 
 def synced_objects(ctx: Context, app: Manifest) -> list[Manifest] | None:

@@ -19,12 +19,22 @@ Failing: the path also holds a ``ClusterRole`` the project does not allow, or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
+from ..options import defaults
 from ._argocd import applications, matches, synced_objects
 
 ID = "argocd-project"
 LEVEL = "error"
-CONF = {"exact": True}
+
+
+@dataclass(frozen=True)
+class Options:
+    exact: bool = True  #: a whitelisted kind nothing deploys is reported too
+
+
+CONF = defaults(Options)
 
 
 def _allowed(whitelist: list, group: str, kind: str) -> bool:
@@ -38,6 +48,8 @@ def check(ctx: Context, conf: dict):
     for app in applications(ctx):
         spec = app.data.get("spec") or {}
         name = spec.get("project", "default")
+        if not isinstance(name, str):
+            continue  # ill-typed: the schema stage reports it
         if name == "default":
             yield Finding(app, "/spec/project", f"{app.ref}: uses the default project; give it a project "
                                                 "with least privilege")

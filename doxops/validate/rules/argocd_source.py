@@ -17,17 +17,30 @@ environment), or ``destination.namespace: default``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
+from ..options import defaults
 from ._argocd import applications, source_path, synced_objects
 
 ID = "argocd-source"
 LEVEL = "error"
-CONF = {"renderedRoot": "rendered/"}
+
+
+@dataclass(frozen=True)
+class Options:
+    renderedRoot: str = "rendered/"  #: Applications sync paths under this directory
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):
     for app in applications(ctx):
         path = source_path(app)
+        source = (app.data.get("spec") or {}).get("source")
+        if path is None and isinstance(source, dict) and source.get("path") is not None:
+            continue  # an ill-typed path: the schema stage reports it
         if not path:
             yield Finding(app, "/spec/source", f"{app.ref}: no spec.source.path; point it at rendered/<env>/...")
             continue

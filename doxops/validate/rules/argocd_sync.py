@@ -17,12 +17,23 @@ Failing: ``syncPolicy: {}`` (manual sync only), or no finalizer on a child.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._argocd import applications
 
 ID = "argocd-sync"
 LEVEL = "error"
-CONF = {"bootstrapSuffix": "-bootstrap", "finalizer": "resources-finalizer.argocd.argoproj.io"}
+
+
+@dataclass(frozen=True)
+class Options:
+    bootstrapSuffix: str = "-bootstrap"  #: projects of bootstrap Applications end with this (no finalizer needed)
+    finalizer: str = "resources-finalizer.argocd.argoproj.io"  #: the cascade finalizer children carry
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

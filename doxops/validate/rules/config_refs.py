@@ -35,12 +35,22 @@ Failing (the ExternalSecret makes the key ``password``, not ``pass``; no ConfigM
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import ByName, ns_of, pod_refs
 
 ID = "config-refs"
 LEVEL = "error"
-CONF: dict = {}
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options (providedSecrets and providedConfigMaps are policy settings)."""
+
+
+CONF = defaults(Options)
 
 _UNKNOWN = None
 

@@ -25,12 +25,23 @@ Failing (a workload of another role reads the credentials)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name, pod_refs
 
 ID = "git-credentials"
 LEVEL = "error"
-CONF = {"role": "singleton", "secretName": None}
+
+
+@dataclass(frozen=True)
+class Options:
+    role: str = "singleton"  #: the only role that may use the Secret
+    secretName: str | None = None  #: the Git credentials Secret; null: gitCredentialsSecret of policy.yaml
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):
@@ -53,7 +64,7 @@ def check(ctx: Context, conf: dict):
         volumes = {r.volume for r in refs if r.volume}
         for container, cp in workload.containers(init=True):
             for k, mount in enumerate(container.get("volumeMounts") or []):
-                if not isinstance(mount, dict) or mount.get("name") not in volumes:
+                if not isinstance(mount, dict) or not isinstance(mount.get("name"), str) or mount["name"] not in volumes:
                     continue
                 mounted = True
                 if mount.get("readOnly") is not True:

@@ -26,14 +26,24 @@ Failing::
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from ...errors import UsageError
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name
 
 ID = "image-tag"
 LEVEL = "error"
-CONF = {"require": "tag"}
+
+
+@dataclass(frozen=True)
+class Options:
+    require: Literal["tag", "version", "digest"] = "tag"  #: what counts as pinned
+
+
+CONF = defaults(Options)
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 VERSION = re.compile(r"^v?\d+(\.\d+)+([-+_][0-9A-Za-z][0-9A-Za-z.+_-]*)?$")

@@ -26,11 +26,21 @@ Failing (no namespace; a namespace on a cluster-scoped object)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..engine import CLUSTER_SCOPED, Context, Finding
+from ..options import defaults
 
 ID = "namespace"
 LEVEL = "error"
-CONF: dict = {"clusterScoped": []}
+
+
+@dataclass(frozen=True)
+class Options:
+    clusterScoped: list[str] = field(default_factory=list)  #: more cluster-scoped kinds than the engine knows
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

@@ -41,37 +41,60 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import UsageError
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import esc
 
 ID = "no-credentials"
 LEVEL = "error"
-CONF = {
-    "plugins": [
-        "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
-        "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "JwtTokenDetector",
-        "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector",
-        "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector",
-        "TelegramBotTokenDetector", "TwilioKeyDetector",
-    ],
-    "ignoreKeys": ["secretName", "secretKey", "secretRef", "existingSecret", "existingSecretKey", "checksum/*"],
-}
+#: The plugins that recognise a credential by its shape, and the keyword detector (see above).
+PLUGINS = (
+    "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
+    "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "JwtTokenDetector",
+    "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector",
+    "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector",
+    "TelegramBotTokenDetector", "TwilioKeyDetector",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    plugins: list[str] = field(default_factory=lambda: list(PLUGINS))  #: detect-secrets plugins to run
+    #: keys whose values the keyword detector may not report (shell-style patterns)
+    ignoreKeys: list[str] = field(default_factory=lambda: ["secretName", "secretKey", "secretRef", "existingSecret",
+                                                           "existingSecretKey", "checksum/*"])
+
+    @staticmethod
+    def validate(name: str, value: object) -> str | None:
+        """Checked when the policy is read, so a misspelt plugin names its file and line."""
+        return _unknown_plugins(value) if name == "plugins" else None  # type: ignore[arg-type]
+
+
+CONF = defaults(Options)
 KEYWORD = "Secret Keyword"
 #: Options detect-secrets needs for some plugins (its own defaults).
 PLUGIN_OPTIONS = {"Base64HighEntropyString": {"limit": 4.5}, "HexHighEntropyString": {"limit": 3.0}}
 
 
-def _plugins_used(names: list[str]) -> list[dict]:
+def _unknown_plugins(names: list[str]) -> str | None:
+    """Why ``names`` are not all detect-secrets plugins; None when they are."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class  # noqa: PLC0415
 
     known = {cls.__name__ for cls in get_mapping_from_secret_type_to_class().values()}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UsageError(f"policy.yaml: rule {ID}: unknown detect-secrets plugin(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
+        return f"unknown detect-secrets plugin(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+    return None
+
+
+def _plugins_used(names: list[str]) -> list[dict]:
+    problem = _unknown_plugins(names)
+    if problem:
+        raise UsageError(f"policy.yaml: rule {ID}: {problem}")
     return [{"name": n, **PLUGIN_OPTIONS.get(n, {})} for n in names]
 
 

@@ -20,11 +20,21 @@ Failing::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 
 ID = "no-secret-data"
 LEVEL = "error"
-CONF: dict = {}
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options."""
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

@@ -11,7 +11,14 @@ counts all selected pods together. A budget fails when
 * it selects no workload (it protects nothing, often a selector typo);
 * ``minAvailable`` (an integer, or a percentage rounded up) is at least the
   minimum: at that size no pod may be evicted and a node drain hangs;
-* ``maxUnavailable`` is ``0`` or ``"0%"``: no pod may ever be evicted.
+* ``maxUnavailable`` is ``0`` or ``"0%"``: no pod may ever be evicted;
+* ``unhealthyPodEvictionPolicy`` is not conf ``unhealthyPodEvictionPolicy``
+  (``AlwaysAllow`` by default; ``null`` turns the check off). Unset, the API
+  server applies ``IfHealthyBudget``: pods that are running but not ready
+  may be evicted only while the budget is met, so when the selected pods are
+  unready at once (a bad rollout, a dependency down) a node drain blocks on
+  exactly the pods that serve nothing. ``AlwaysAllow`` lets the drain evict
+  them.
 
 Budgets over DaemonSets, Jobs or CronJobs are only checked for selecting
 something: their pod count is not known from the manifests.
@@ -22,8 +29,10 @@ Passing (an HPA keeps at least 2 pods; one of them may be evicted)::
     spec:                                   spec:
       minAvailable: 1                         scaleTargetRef: {kind: Deployment, name: pool}
       selector: {matchLabels: {app: pool}}    minReplicas: 2
+      unhealthyPodEvictionPolicy: AlwaysAllow
 
-Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted)::
+Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted; and no
+``unhealthyPodEvictionPolicy``)::
 
     kind: Deployment                        kind: PodDisruptionBudget
     metadata: {name: leader}                spec:
@@ -34,13 +43,24 @@ Failing (a single replica and ``minAvailable: 1``: the pod can never be evicted)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
-from ..engine import Context, Finding
+from ..engine import Context, Finding, as_dict
+from ..options import defaults
 from ._common import Workloads, hpas_by_target, ns_of
 
 ID = "pdb-eviction"
 LEVEL = "error"
-CONF: dict = {}
+
+
+@dataclass(frozen=True)
+class Options:
+    #: the unhealthyPodEvictionPolicy every budget must set; null: not checked
+    unhealthyPodEvictionPolicy: Literal["AlwaysAllow", "IfHealthyBudget"] | None = "AlwaysAllow"
+
+
+CONF = defaults(Options)
 
 COUNTED = ("Deployment", "StatefulSet", "ReplicaSet")
 
@@ -82,9 +102,17 @@ def check(ctx: Context, conf: dict):
         return
     workloads = Workloads(ctx)
     hpas = hpas_by_target(ctx)
+    demanded = conf.get("unhealthyPodEvictionPolicy")
     for pdb in pdbs:
-        spec = pdb.data.get("spec") or {}
+        spec = as_dict(pdb.data.get("spec"))
         ns = ns_of(ctx, pdb)
+        policy = spec.get("unhealthyPodEvictionPolicy")
+        if demanded and policy != demanded and (policy is None or isinstance(policy, str)):
+            shown = f"is {policy}" if policy else "is unset (the API server applies IfHealthyBudget)"
+            yield Finding(pdb, "/spec/unhealthyPodEvictionPolicy" if policy else "/spec",
+                          f"{pdb.ref}: unhealthyPodEvictionPolicy {shown}, so a node drain blocks while the selected "
+                          f"pods are running but unready; set spec.unhealthyPodEvictionPolicy: {demanded} (conf "
+                          "unhealthyPodEvictionPolicy of this rule)")
         selector = spec.get("selector")
         if isinstance(selector, dict) and not selector:
             selected = list(workloads.in_ns(ns))

@@ -39,12 +39,22 @@ Failing (root, privileged, host network)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name
 
 ID = "pod-security"
 LEVEL = "error"
-CONF = {"readOnlyRootFilesystem": True}
+
+
+@dataclass(frozen=True)
+class Options:
+    readOnlyRootFilesystem: bool = True  #: also require a read-only root file system
+
+
+CONF = defaults(Options)
 
 SECCOMP = ("RuntimeDefault", "Localhost")
 APPARMOR = ("RuntimeDefault", "Localhost")

@@ -21,12 +21,22 @@ Failing (no readinessProbe)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name
 
 ID = "probes"
 LEVEL = "error"
-CONF: dict = {"skipKinds": []}
+
+
+@dataclass(frozen=True)
+class Options:
+    skipKinds: list[str] = field(default_factory=list)  #: kinds whose containers are not checked
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):

@@ -20,12 +20,22 @@ Failing (no memory request, no memory limit)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import container_name
 
 ID = "resources"
 LEVEL = "error"
-CONF: dict = {}
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options."""
+
+
+CONF = defaults(Options)
 
 REQUIRED = (
     ("requests", "cpu", "so the scheduler reserves it (CPU autoscaling is measured against it)"),

@@ -35,14 +35,26 @@ Failing (no Service ``cach``; the Service exposes 6379, not 6380)::
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import ByName, container_name, esc, ns_of
 
 ID = "service-address"
 LEVEL = "error"
-CONF = {"clusterDomain": "cluster.local", "defaultPorts": {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}}
+
+
+@dataclass(frozen=True)
+class Options:
+    clusterDomain: str = "cluster.local"  #: the cluster's DNS domain
+    #: the port of a URL without one, by scheme
+    defaultPorts: dict[str, int] = field(default_factory=lambda: {"http": 80, "https": 443, "redis": 6379,
+                                                                  "rediss": 6379})
+
+
+CONF = defaults(Options)
 
 
 def _is_ip(host: str) -> bool:
@@ -137,7 +149,7 @@ def _check(m, entries: dict, where: str, own_ns: str, resolver: _Resolver):
         if port is None:
             continue
         exposed = {p.get("port") for svc in found for p in (svc.data.get("spec") or {}).get("ports") or []
-                   if isinstance(p, dict)}
+                   if isinstance(p, dict) and isinstance(p.get("port"), int)}
         if port not in exposed:
             listed = ", ".join(str(p) for p in sorted(x for x in exposed if isinstance(x, int))) or "no port"
             yield Finding(m, port_pointer, f"{m.ref}: {where}{key} points at {shown}, but {found[0].ref} exposes "

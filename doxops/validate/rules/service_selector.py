@@ -28,12 +28,22 @@ Failing (the label and the port name are misspelt)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 from ._common import Workloads, is_init, ns_of
 
 ID = "service-selector"
 LEVEL = "error"
-CONF: dict = {}
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options."""
+
+
+CONF = defaults(Options)
 
 
 def _declared_ports(workloads) -> tuple[set[int], set[str]]:

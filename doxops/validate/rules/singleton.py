@@ -24,11 +24,21 @@ Failing (two replicas; a rolling update runs old and new side by side)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine import Context, Finding
+from ..options import defaults
 
 ID = "singleton"
 LEVEL = "error"
-CONF = {"role": "singleton"}
+
+
+@dataclass(frozen=True)
+class Options:
+    role: str = "singleton"  #: the role label value of the subjects
+
+
+CONF = defaults(Options)
 
 
 def check(ctx: Context, conf: dict):
