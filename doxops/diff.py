@@ -15,7 +15,6 @@ masked. Noise (checksum annotations) is a one-line note. Settings: diff.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -329,11 +328,8 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
         envs = [e for e in environments.discover(root) if only is None or e.name in only]
         results = render.render_all(envs, root=root, write=False, use_cache=False, progress=progress)
         return {f"{r.env.name}/{rel}": text for r in results for rel, text in r.files.items()}
-    code = hashlib.sha256()
-    for name in ("render.py", "yamlio.py", "environments.py", "paths.py"):
-        code.update((Path(__file__).parent / name).read_bytes())
-    code.update((root / "tools.toml").read_bytes() if (root / "tools.toml").exists() else b"")
-    cache = root / render.STATE_DIR / "diff-cache" / f"{commit}-{code.hexdigest()[:12]}.json"
+    code = render.shaping_digest(root)  # the commit fixes the sources; this is everything else
+    cache = root / render.STATE_DIR / "diff-cache" / f"{commit}-{code[:12]}.json"
     if cache.exists():
         try:
             return json.loads(cache.read_text())
@@ -345,7 +341,7 @@ def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Prog
     work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=worktrees))
     try:
         git("worktree", "add", "--detach", "--quiet", str(work / "tree"), commit, root=root)
-        render._checkpoint("diff-worktree")
+        render.checkpoint("diff-worktree")
         try:
             tree = work / "tree"
             envs = environments.discover(tree)
