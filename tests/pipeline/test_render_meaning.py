@@ -31,7 +31,7 @@ from ruamel.yaml import YAML
 
 from doxops import render, toolchain, yamlio, yamlscalars
 from doxops.cluster import binaries
-from tests.conftest import copy_repo
+from tests.conftest import copy_repo, run_dox
 
 ORIGIN_ANNOTATIONS = ("config.kubernetes.io/origin", "alpha.config.kubernetes.io/transformations")
 #: Examples per property test: bounded, derandomized (the same sequence every run).
@@ -272,3 +272,59 @@ def test_the_oracle_catches_the_old_serialiser(yamljson, scratch, monkeypatch):
     monkeypatch.undo()
     stream, files = render_scratch(scratch)
     assert not mismatches(yamljson, stream, files)
+
+
+# --------------------------------------------------------------------------- the issue's examples, end to end
+
+#: The look-alikes of issue 15: Go's YAML 1.1 reader takes each, written plain, for a bool or a number
+#: (12:30 and 0x1F only kept their quotes by the luck of PyYAML's resolver before).
+ANNOTATIONS = {"example.com/yes": "y", "example.com/no": "N", "example.com/octal": "0o17",
+               "example.com/float": "1e3", "example.com/sexagesimal": "12:30", "example.com/hex": "0x1F"}
+
+
+def test_issue_examples_render_and_validate_clean_and_keep_their_type(repo_copy, yamljson):
+    """minikube's image tags "1234e56" and prod's Ingress annotations y, N, 0o17, 1e3, 12:30, 0x1F."""
+    values = repo_copy / "environments/minikube/values.yaml"
+    values.write_text(values.read_text().replace("tag: dev-local", 'tag: "1234e56"'))
+    prod = repo_copy / "environments/prod/values.yaml"
+    planted = "".join(f'      {k}: "{v}"\n' for k, v in ANNOTATIONS.items())
+    prod.write_text(prod.read_text().replace("    host: hitl.dox-asdlc.example.com\n",
+                                             "    host: hitl.dox-asdlc.example.com\n    annotations:\n" + planted))
+    proc = run_dox(repo_copy, "render", "validate", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workloads = repo_copy / "rendered/minikube/workloads"
+    deployments = [go_read(yamljson, (workloads / f"deployment-{n}.yaml").read_text())[0]
+                   for n in ("orchestrator", "workers", "hitl-ui")]
+    for deployment in deployments:
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "1234e56"
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1234e56")
+    text = (repo_copy / "rendered/prod/workloads/ingress-hitl-ui.yaml").read_text()
+    ingress = go_read(yamljson, text)[0]
+    assert {k: ingress["metadata"]["annotations"][k] for k in ANNOTATIONS} == ANNOTATIONS
+    assert "example.com/yes: 'y'" in text and "example.com/octal: '0o17'" in text
+
+
+def test_provenance_names_chart_directories_not_aliases(repo_copy):
+    """Headers and validate's "from" lines name helm/dox-asdlc/charts/hitl-ui, never charts/hitlUI."""
+    assert render.template_path("dox-asdlc/charts/hitlUI/templates/ingress.yaml") == \
+        "helm/dox-asdlc/charts/hitl-ui/templates/ingress.yaml"
+    assert render.template_path("dox-asdlc/charts/knowledgeStore/templates/statefulset.yaml") == \
+        "helm/dox-asdlc/charts/knowledge-store/templates/statefulset.yaml"
+    assert render.template_path("dox-asdlc/charts/redis/templates/service.yaml") == \
+        "helm/dox-asdlc/charts/redis/templates/service.yaml"
+    assert render.template_path("dox-asdlc/templates/namespace.yaml") == "helm/dox-asdlc/templates/namespace.yaml"
+    named = set()
+    for path in (render.REPO_ROOT / "rendered").rglob("*.yaml"):
+        for line in path.read_text().split("---", 1)[0].splitlines():
+            if line.startswith("# Source: chart template: "):
+                named.add(line.removeprefix("# Source: chart template: "))
+    assert named and all((render.REPO_ROOT / p).is_file() for p in named), sorted(named)
+    assert any("/charts/hitl-ui/" in p for p in named) and any("/charts/knowledge-store/" in p for p in named)
+    # validate: a finding on a hitl-ui object names the template by its directory.
+    deployment = repo_copy / "rendered/prod/workloads/deployment-hitl-ui.yaml"
+    deployment.write_text(deployment.read_text().replace("readOnlyRootFilesystem: true",
+                                                         "readOnlyRootFilesystem: false"))
+    proc = run_dox(repo_copy, "validate", "--env", "prod")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "from helm/dox-asdlc/charts/hitl-ui/templates/deployment.yaml" in proc.stdout
+    assert "charts/hitlUI" not in proc.stdout + proc.stderr
