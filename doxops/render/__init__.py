@@ -25,16 +25,14 @@ from __future__ import annotations
 
 from ..paths import REPO_ROOT
 from .cache import tree_hash
-from .run import EnvResult, check, orphans, remove_orphans, render_all, render_env, render_target, stale_files
-from .serialise import TEMPLATE_ANNOTATION, Resource, file_names, file_text, normalise, template_path
-from .sources import check_containment, code_files, input_files, shaping_digest, shaping_inputs, targets
-from .tools import build_stream, kustomize_command, schema_failure, tool_env, values_files
-from .write import RENDERED, STATE_DIR, Progress, checkpoint, cleanup_stale, render_lock, stderr_progress
+from .run import EnvResult, check, orphans, remove_orphans, render_all
+from .serialise import template_path
+from .sources import input_files, shaping_digest, shaping_inputs, targets
+from .tools import kustomize_command
+from .write import RENDERED, STATE_DIR, Progress, checkpoint, render_lock, stderr_progress
 
 __all__ = [
-    "REPO_ROOT", "RENDERED", "STATE_DIR", "TEMPLATE_ANNOTATION", "EnvResult", "Progress", "Resource",
-    "build_stream", "check", "check_containment", "checkpoint", "cleanup_stale", "code_files", "file_names",
-    "file_text", "input_files", "kustomize_command", "normalise", "orphans", "remove_orphans", "render_all",
-    "render_env", "render_lock", "render_target", "schema_failure", "shaping_digest", "shaping_inputs",
-    "stale_files", "stderr_progress", "targets", "template_path", "tool_env", "tree_hash", "values_files",
+    "REPO_ROOT", "RENDERED", "STATE_DIR", "EnvResult", "Progress", "check", "checkpoint", "input_files",
+    "kustomize_command", "orphans", "remove_orphans", "render_all", "render_lock", "shaping_digest",
+    "shaping_inputs", "stderr_progress", "targets", "template_path", "tree_hash",
 ]

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from doxops import render, toolchain, yamlio, yamlscalars
+from doxops.render import serialise, tools
 from doxops.cluster import binaries
 from tests.conftest import copy_repo, run_dox
 
@@ -217,9 +218,9 @@ def plant(scratch: dict, strings: dict[str, str], plain: dict[str, str]) -> None
 def render_scratch(scratch: dict) -> tuple[str, list[str]]:
     """kustomize's raw stream and the rendered files (the render's own serialiser), in stream order."""
     directory, repo = scratch["env"], scratch["repo"]
-    stream = render.build_stream(directory, scratch["tools"], scratch["home"], repo)
-    resources = render.normalise(stream, "environments/meaning", directory)
-    files = [render.file_text(r, "environments/meaning") for r in resources]
+    stream = tools.build_stream(directory, scratch["tools"], scratch["home"], repo)
+    resources = serialise.normalise(stream, "environments/meaning", directory)
+    files = [serialise.file_text(r, "environments/meaning") for r in resources]
     return stream, files
 
 
