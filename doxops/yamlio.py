@@ -155,6 +155,8 @@ class GoLoader(StrictLoader):
 
 
 GoLoader.add_constructor(_GO_PLAIN, lambda loader, node: yamlscalars.go_plain(node.value))
+# A plain << merges as a key (flatten_mapping) and, as Go reads it, is the string "<<" as a value.
+GoLoader.add_constructor("tag:yaml.org,2002:merge", lambda loader, node: loader.construct_scalar(node))
 
 
 def loads_go(text: str, origin: str = "<stream>") -> Iterator[Any]:

@@ -227,7 +227,7 @@ def render_scratch(scratch: dict) -> tuple[str, list[str]]:
 @settings(max_examples=EXAMPLES["render"], derandomize=True, database=None, deadline=None,
           phases=(Phase.explicit, Phase.generate),  # a failing batch is reported whole: shrinking renders for minutes
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(value_strings, min_size=1, max_size=30), st.lists(risky, max_size=30))
+@given(st.lists(value_strings, min_size=10, max_size=40), st.lists(risky, min_size=5, max_size=30))
 def test_rendered_files_mean_what_kustomize_produced(yamljson, scratch, strings, plain_tokens):
     """The oracle: Go reads kustomize's stream and rendered/ alike; every reader reads rendered/ alike."""
     planted = {f"example.com/k{i}": s for i, s in enumerate(strings)}
