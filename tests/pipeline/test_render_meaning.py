@@ -17,15 +17,17 @@ each example batches many strings into one render.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, configuration, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -33,6 +35,12 @@ from doxops import render, toolchain, yamlio, yamlscalars
 from doxops.render import serialise, tools
 from doxops.cluster import binaries
 from tests.conftest import copy_repo, run_dox
+
+# Hypothesis keeps caches (``constants/``, ``unicode_data/``) in ``.hypothesis`` of the working directory from the
+# moment a test is defined: point it at a temporary directory, removed at exit, so nothing is written in the clone.
+_HOME = tempfile.mkdtemp(prefix="dox-hypothesis-")
+configuration.set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, True)
 
 ORIGIN_ANNOTATIONS = ("config.kubernetes.io/origin", "alpha.config.kubernetes.io/transformations")
 #: Examples per property test: bounded, derandomized (the same sequence every run).
