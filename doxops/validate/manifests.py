@@ -74,7 +74,7 @@ class Manifest:
         from ..render.serialise import template_path  # noqa: PLC0415 - only when a diagnostic names it
 
         value = self.annotations.get(TEMPLATE_ANNOTATION)
-        return template_path(str(value)) if value else ""
+        return template_path(value) if isinstance(value, str) and value else ""
 
     @property
     def ref(self) -> str:
