@@ -121,7 +121,7 @@ def render(c, env=None, check=False, jobs=0, force=False):
     else:
         render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
         if every:
-            with render_mod.render_lock(render_mod.REPO_ROOT, render_mod._stderr):
+            with render_mod.render_lock(render_mod.REPO_ROOT, render_mod.stderr_progress):
                 render_mod.remove_orphans(selected)
 
 

@@ -3,16 +3,24 @@
 Loading uses libyaml through PyYAML (fast) with one addition YAML itself lacks:
 a duplicate key is an error, not a silent overwrite. Every document keeps the
 line it starts on, so diagnostics can point into the file.
+
+Tool output that Kubernetes will read (kustomize's stream) is loaded with
+:func:`loads_go`: plain scalars mean what Go's reader (kubectl, Argo CD) takes
+them for, not what PyYAML's resolver says. :func:`dump` writes every string that
+any reader could take for something else quoted (:mod:`doxops.yamlscalars`), so
+the text means one thing to every YAML reader.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
 
+from . import yamlscalars
 from .errors import UsageError
 from .paths import relative
 
@@ -133,17 +141,59 @@ def loads_all(text: str, origin: str = "<stream>") -> Iterator[Any]:
         raise UsageError(f"{origin}: tool output is not valid YAML: {exc}") from None
 
 
+_STR = "tag:yaml.org,2002:str"
+_GO_PLAIN = "tag:dox-asdlc.io,2026:go-plain"  # a plain scalar of a Go-read stream; never written
+
+
+class GoLoader(StrictLoader):
+    """StrictLoader whose plain scalars resolve as go-yaml v2 resolves them (y is true, 0o17 is 15)."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0] and value != "<<":
+            return _GO_PLAIN
+        return super().resolve(kind, value, implicit)
+
+
+GoLoader.add_constructor(_GO_PLAIN, lambda loader, node: yamlscalars.go_plain(node.value))
+# A plain << merges as a key (flatten_mapping) and, as Go reads it, is the string "<<" as a value.
+GoLoader.add_constructor("tag:yaml.org,2002:merge", lambda loader, node: loader.construct_scalar(node))
+
+
+def loads_go(text: str, origin: str = "<stream>") -> Iterator[Any]:
+    """Documents of a stream that Kubernetes tools will read, as they read it; errors name ``origin``."""
+    try:
+        for doc in yaml.load_all(text, Loader=GoLoader):
+            if doc is not None:
+                yield doc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{origin}: tool output is not valid YAML: {exc}") from None
+
+
+_NOT_PLAIN = "tag:dox-asdlc.io,2026:not-plain"  # never written: only denies the plain style
+#: Characters that YAML readers disagree on inside plain or quoted text: control characters, line and
+#: paragraph separators, the byte order mark. A string holding one is written double-quoted (escaped).
+_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
 class _Dumper(_BaseDumper):
-    """Block style, literal blocks for multi-line strings, no aliases."""
+    """Block style, literal blocks for multi-line strings, no aliases; ambiguous strings quoted."""
 
     def ignore_aliases(self, data):
         return True
 
+    def resolve(self, kind, value, implicit):
+        tag = super().resolve(kind, value, implicit)
+        if kind is yaml.ScalarNode and implicit[0] and tag == _STR and yamlscalars.ambiguous(value):
+            return _NOT_PLAIN
+        return tag
+
 
 def _str_representer(dumper, value: str):
+    if _ESCAPE.search(value):
+        return dumper.represent_scalar(_STR, value, style='"')
     if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+        return dumper.represent_scalar(_STR, value, style="|")
+    return dumper.represent_scalar(_STR, value)
 
 
 _Dumper.add_representer(str, _str_representer)

@@ -25,8 +25,6 @@ from .resources import RENDERED
 
 Progress = Callable[[str], None]
 #: Everything that shapes rendered output, for the ``--rerender`` cache key (besides the commit).
-_SHAPING_CODE = ("render.py", "render", "yamlio.py", "environments.py", "paths.py")
-_SHAPING_FILES = ("tools.toml", "requirements.lock")
 
 
 #: Per-clone state (render cache, lock, diff cache); git-ignored. The same directory as render's STATE_DIR.
@@ -110,17 +108,8 @@ def cleanup_worktrees(root: Path) -> None:
 
 
 def _code_hash(root: Path) -> str:
-    code = hashlib.sha256()
-    package = Path(_render().__file__).resolve().parent
-    if package.name == "render":  # render is a package: hash its parent, doxops/
-        package = package.parent
-    for name in _SHAPING_CODE:
-        path = package / name
-        for part in sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []:
-            code.update(part.name.encode() + b"\0" + part.read_bytes())
-    for name in _SHAPING_FILES:
-        code.update((root / name).read_bytes() if (root / name).exists() else b"")
-    return code.hexdigest()[:12]
+    """The render code, pinned tools and lock: the one definition in render.sources (a commit fixes the rest)."""
+    return _render().shaping_digest(root)[:12]
 
 
 def rendered_side(commit: str | None, root: Path, rerender: bool, progress: Progress,

@@ -72,8 +72,11 @@ class Manifest:
 
     @property
     def template(self) -> str:
+        """The chart template that made this object, as a repository path (subchart aliases mapped)."""
+        from ..render.serialise import template_path  # noqa: PLC0415 - only when a diagnostic names it
+
         value = self.annotations.get(TEMPLATE_ANNOTATION)
-        return f"helm/{value}" if isinstance(value, str) and value else ""
+        return template_path(value) if isinstance(value, str) and value else ""
 
     @property
     def ref(self) -> str:

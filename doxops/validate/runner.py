@@ -62,10 +62,10 @@ def _cache_key(env: Environment, root: Path) -> str:
     digest = hashlib.sha256()
     digest.update((render.tree_hash(root / "rendered" / env.name) or "").encode())
     package = Path(__file__).resolve().parent.parent
-    files = sorted(_source_files(env, root))
+    sources = env.path.resolve().parent.parent  # the repository the environment belongs to
+    files = render.shaping_inputs(sources, env)  # what shaped rendered/<env>, as the render cache sees it
     files += sorted(p for p in (package / "validate").rglob("*.py"))
-    files += [package / name for name in ("schemas.py", "yamlio.py", "environments.py", "render.py")]
-    files += [root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
+    files += [package / "schemas.py", root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
     for path in sorted(files):
         if path.is_file():
             digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")

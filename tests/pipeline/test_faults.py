@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import hashlib
 import subprocess
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_full_disk_while_writing_leaves_the_previous_output(repo_copy, monkeypat
     before = tree(repo_copy / "rendered")
     values = repo_copy / "environments/prod/values.yaml"
     values.write_text(values.read_text().replace("maxReplicas: 10", "maxReplicas: 9"))
-    real_write = render.os.write
+    real_write = os.write
     calls = {"n": 0}
 
     def failing_write(fd, data):
@@ -87,11 +88,11 @@ def test_full_disk_while_writing_leaves_the_previous_output(repo_copy, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(render.os, "write", failing_write)
+    monkeypatch.setattr(os, "write", failing_write)
     with pytest.raises(ToolError) as info:
         render.render_all(envs, root=repo_copy, use_cache=False, jobs=1, progress=lambda m: None)
     assert info.value.code == 3
     assert "No space left on device" in str(info.value) and "previous output is intact" in str(info.value)
-    monkeypatch.setattr(render.os, "write", real_write)
+    monkeypatch.setattr(os, "write", real_write)
     assert tree(repo_copy / "rendered") == before
     assert not [p for p in (repo_copy / "rendered").iterdir() if p.name.startswith(".")]

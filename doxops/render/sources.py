@@ -1,0 +1,184 @@
+"""What a render reads: containment of every source, and the one definition of what shapes output.
+
+Every path a kustomization names (recursively, the chart home and values files included) must
+resolve inside the repository, and no source may be remote: checked before kustomize runs.
+:func:`shaping_inputs` is the one list of files that shape rendered output; every cache key (the
+render cache, ``diff --rerender``'s base cache, the validation cache) is built from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .. import yamlio
+from ..environments import KUSTOMIZATION, Environment
+from ..errors import UsageError
+from ..paths import REPO_ROOT, relative
+
+#: The pipeline code whose behaviour shapes the rendered bytes, relative to the doxops package:
+#: every module of this package, and the YAML, scalar, environment and path helpers it uses.
+_PACKAGE = Path(__file__).resolve().parent.parent
+SHAPING_MODULES = ("yamlio.py", "yamlscalars.py", "environments.py", "paths.py")
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@|^github\.com/|^(?:[\w.-]+\.)+[a-z]{2,}/", re.IGNORECASE)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _typed(kfile: Path, data: dict, key: str, kind: type):
+    value = data.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        shape = "a list" if kind is list else "a mapping"
+        raise UsageError(f"{relative(kfile)}: {key} must be {shape}, not {type(value).__name__}; see the kustomize "
+                         "documentation of this field")
+    return value
+
+
+def kustomization_paths(directory: Path) -> Iterator[tuple[Path, str, str]]:
+    """Every local path a kustomization refers to: ``(kustomization file, field, value)``."""
+    kfile = directory / KUSTOMIZATION
+    data = yamlio.load_one(kfile) or {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{relative(kfile)}:1: a kustomization must be a mapping")
+    for key in ("resources", "components", "bases", "crds", "patchesStrategicMerge", "generators", "transformers",
+                "validators", "configurations"):
+        for value in _typed(kfile, data, key, list):
+            if isinstance(value, str) and not value.lstrip().startswith(("apiVersion:", "kind:")):
+                yield kfile, key, value
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in _typed(kfile, data, key, list):
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield kfile, f"{key}.path", item["path"]
+    openapi = _typed(kfile, data, "openapi", dict)
+    if isinstance(openapi.get("path"), str):
+        yield kfile, "openapi.path", openapi["path"]
+    for key in ("configMapGenerator", "secretGenerator"):
+        for gen in _typed(kfile, data, key, list):
+            if not isinstance(gen, dict):
+                continue
+            for item in (gen.get("files") or []) + (gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else []):
+                yield kfile, key, str(item).split("=", 1)[-1]
+    globals_ = _typed(kfile, data, "helmGlobals", dict)
+    if globals_.get("chartHome"):
+        yield kfile, "helmGlobals.chartHome", str(globals_["chartHome"])
+    for chart in _typed(kfile, data, "helmCharts", list):
+        if not isinstance(chart, dict):
+            raise UsageError(f"{relative(kfile)}: every helmCharts entry must be a mapping (name, valuesFile, ...)")
+        if chart.get("repo"):
+            yield kfile, "helmCharts.repo", str(chart["repo"])
+        if chart.get("valuesFile"):
+            yield kfile, "helmCharts.valuesFile", str(chart["valuesFile"])
+        for value in chart.get("additionalValuesFiles") or []:
+            yield kfile, "helmCharts.additionalValuesFiles", str(value)
+
+
+def _files_under(path: Path, root: Path, kfile: Path, key: str, value: str) -> Iterator[Path]:
+    """``path`` or every file below it; any file that resolves outside ``root`` (a symlink) is refused."""
+    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() or p.is_symlink()]
+    for candidate in candidates:
+        if not _inside(candidate, root):
+            raise UsageError(
+                f"{relative(kfile, root)}: {key} {value!r} reaches {relative(candidate, root)}, which resolves to "
+                f"{candidate.resolve()}, outside the repository; only files inside the repository may be loaded"
+            )
+        yield candidate
+
+
+def check_containment(directory: Path, root: Path = REPO_ROOT, _seen: set[Path] | None = None) -> set[Path]:
+    """Refuse remote sources and paths that leave ``root``; return every input file reached, recursively.
+
+    Every referenced file, and every file below a referenced directory (the chart home included), must
+    resolve inside the repository: a symlink pointing out is refused like a ``../..`` path.
+    """
+    seen = _seen if _seen is not None else set()
+    directory = directory.resolve()
+    files: set[Path] = set()
+    if directory in seen:
+        return files
+    seen.add(directory)
+    files.add(directory / KUSTOMIZATION)
+    for kfile, key, value in kustomization_paths(directory):
+        if _URL.match(value):
+            raise UsageError(
+                f"{relative(kfile, root)}: {key} {value!r} is a remote source; nothing outside the repository may "
+                "be loaded (vendor it into the repository instead)"
+            )
+        target = directory / value
+        if not _inside(target, root):
+            raise UsageError(
+                f"{relative(kfile, root)}: {key} {value!r} resolves to {target.resolve()}, outside the repository; "
+                "only paths inside the repository may be loaded"
+            )
+        if key in ("resources", "components", "bases") and target.is_dir():
+            if not (target / KUSTOMIZATION).exists():
+                raise UsageError(f"{relative(kfile, root)}: {key} {value!r} is a directory without a {KUSTOMIZATION}")
+            files |= check_containment(target, root, seen)
+        elif target.exists():
+            files.update(_files_under(target, root, kfile, key, value))
+    return files
+
+
+def targets(env: Environment) -> list[tuple[str, Path]]:
+    """What one environment renders: its workloads, and its Argo CD objects if it has them."""
+    out = [("workloads", env.path)]
+    if (env.path / "argocd" / KUSTOMIZATION).exists():
+        out.append(("argocd", env.path / "argocd"))
+    return out
+
+
+def input_files(env: Environment, root: Path = REPO_ROOT) -> set[Path]:
+    """Every file an environment's render reads (its kustomizations, values, chart, patches...)."""
+    files: set[Path] = set()
+    for _, directory in targets(env):
+        files |= check_containment(directory, root)
+    return files
+
+
+def code_files() -> list[Path]:
+    """The pipeline's own files that shape the output (this package and the helpers it uses)."""
+    return sorted((_PACKAGE / "render").glob("*.py")) + [_PACKAGE / name for name in SHAPING_MODULES]
+
+
+def shaping_inputs(root: Path = REPO_ROOT, env: Environment | None = None) -> list[Path]:
+    """Every file that shapes rendered output: the one definition every cache key uses.
+
+    Always the pipeline code (:func:`code_files`), the pinned tools (``tools.toml``) and the pinned
+    Python libraries (``requirements.lock``: PyYAML's emitter writes the bytes). With ``env``, also
+    every source its render reads (kustomizations, chart, values, patches) and every file of its
+    directory. A base rendered from a git commit adds the commit id to these (its sources are fixed).
+    """
+    files = code_files() + [root / "tools.toml", root / "requirements.lock"]
+    if env is not None:
+        files += sorted(input_files(env, root)) + sorted(p for p in env.path.rglob("*") if p.is_file())
+    return files
+
+
+def _name(path: Path, root: Path) -> str:
+    for base, prefix in ((_PACKAGE, "doxops"), (root, "")):
+        try:
+            rel = path.resolve().relative_to(base.resolve())
+            return f"{prefix}/{rel}" if prefix else str(rel)
+        except ValueError:
+            continue
+    return str(path)
+
+
+def shaping_digest(root: Path = REPO_ROOT, env: Environment | None = None, extra: Iterable[Path] = ()) -> str:
+    """A hash of :func:`shaping_inputs` (and ``extra`` files): names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(set(shaping_inputs(root, env)) | set(extra), key=lambda p: _name(p, root)):
+        if path.is_file():
+            digest.update(_name(path, root).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

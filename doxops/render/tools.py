@@ -1,0 +1,197 @@
+"""Running kustomize (with the pinned helm) the way anyone can by hand, and explaining its failures.
+
+A values-schema failure is turned into ``file:line:col: key: problem`` lines pointing into the values
+file Helm took the value from; any other failure into kustomize's own message, made relative. Every
+targeted patch must change something (:func:`check_patches_applied`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .. import yamlio
+from ..environments import KUSTOMIZATION
+from ..errors import UsageError
+from ..paths import REPO_ROOT, relative
+from .serialise import chart_dependencies, normalise
+from .sources import check_containment
+
+
+def tool_env(home: Path) -> dict[str, str]:
+    """A fixed environment for the tools: no user Helm config, UTC, C.UTF-8."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "TMPDIR")}
+    return {
+        **keep,
+        "HOME": str(home),
+        "TZ": "UTC",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HELM_CACHE_HOME": str(home / "helm-cache"),
+        "HELM_CONFIG_HOME": str(home / "helm-config"),
+        "HELM_DATA_HOME": str(home / "helm-data"),
+        "KUBECONFIG": str(home / "no-kubeconfig"),
+    }
+
+
+def kustomize_command(kustomize: Path, helm: Path, directory: Path) -> list[str]:
+    """The exact command, shown in the README and used by the benchmark's bare run."""
+    return [
+        str(kustomize), "build", "--enable-helm", "--helm-command", str(helm),
+        "--load-restrictor", "LoadRestrictionsNone", str(directory),
+    ]
+
+
+_SCHEMA_HEAD = "values don't meet the specifications of the schema"
+
+
+_SCHEMA_AT = re.compile(r"^- at '(?P<pointer>[^']*)': (?P<message>.*)$")
+
+
+_EXTRA_KEYS = re.compile(r"additional propert(?:y|ies) ((?:'[^']+'(?:, )?)+) not allowed")
+
+
+def values_files(directory: Path) -> list[Path]:
+    """The values files a kustomization hands to Helm, in the order Helm merges them."""
+    data = yamlio.load_one(directory / KUSTOMIZATION) or {}
+    out: list[Path] = []
+    for chart in data.get("helmCharts") or []:
+        if chart.get("valuesFile"):
+            out.append((directory / chart["valuesFile"]).resolve())
+        out.extend((directory / f).resolve() for f in chart.get("additionalValuesFiles") or [])
+    return out
+
+
+def _chart_aliases(root: Path) -> dict[str, str]:
+    """Subchart name or alias as Helm prints it -> the umbrella's value key (the same name)."""
+    return {name: name for name in chart_dependencies(root / "helm" / "dox-asdlc")}
+
+
+def _locate_value(files: list[Path], keys: list[str]) -> tuple[Path, int, int] | None:
+    """The last values file (Helm's winner) that sets ``keys``, with line and column."""
+    from ruamel.yaml import YAML  # noqa: PLC0415 - only on this error path
+
+    for path in reversed(files):
+        try:
+            node = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - a file that does not parse was reported by the preflight
+            continue
+        line = col = None
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                line = None
+                break
+            line, col = node.lc.key(key)
+            node = node[key]
+        if line is not None:
+            return path, line + 1, col + 1
+    return None
+
+
+def schema_failure(stderr: str, directory: Path, root: Path) -> str | None:
+    """Helm's values-schema errors as ``file:line:col: key: problem`` lines, or None if not one."""
+    if _SCHEMA_HEAD not in stderr:
+        return None
+    aliases = _chart_aliases(root)
+    files = values_files(directory)
+    lines, chart = [], None
+    for raw in stderr.split(_SCHEMA_HEAD, 1)[1].splitlines()[1:]:
+        text = raw.strip()
+        if text.startswith(": unable to run") or text.startswith("unable to run"):
+            break
+        if text.endswith(":") and not text.startswith("-"):
+            chart = text[:-1]
+            continue
+        match = _SCHEMA_AT.match(text)
+        if not match:
+            continue
+        prefix = [aliases[chart]] if chart in aliases else []
+        pointer = [p for p in match["pointer"].split("/") if p]
+        extra = _EXTRA_KEYS.search(match["message"])
+        names = re.findall(r"'([^']+)'", extra.group(1)) if extra else [None]
+        for name in names:
+            keys = prefix + pointer + ([name] if name else [])
+            where = _locate_value(files, keys)
+            shown = ".".join(keys) or "(values)"
+            at = f"{relative(where[0], root)}:{where[1]}:{where[2]}" if where else relative(directory / KUSTOMIZATION, root)
+            lines.append(f"{at}: {shown}: {match['message']}")
+    if not lines:
+        return None
+    return (f"{relative(directory, root)}: the chart's values schema rejects these values:\n  " + "\n  ".join(lines)
+            + "\nfix the key or its type; the chart's values.yaml files document every key")
+
+
+def explain_failure(directory: Path, stderr: str, root: Path = REPO_ROOT) -> str:
+    """kustomize's message made relative to the repository, without the command-line noise."""
+    schema = schema_failure(stderr, directory, root)
+    if schema:
+        return schema
+    text = stderr.strip().replace(str(root) + "/", "")
+    text = re.sub(r": unable to run: '.*?' with env=\[.*?\] \(is '.*?' installed\?\)", "", text, flags=re.S)
+    text = re.sub(r"^(Error: )+", "", text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    message = "\n  ".join(lines[-12:]) or "(no message)"
+    return f"{relative(directory, root)}: kustomize build failed:\n  {message}"
+
+
+def preflight(directory: Path, root: Path = REPO_ROOT) -> None:
+    """Parse every YAML input strictly first, so errors name ``file:line:col`` (duplicates included)."""
+    kfile = directory / KUSTOMIZATION
+    metadata = (yamlio.load_one(kfile) or {}).get("buildMetadata") or []
+    missing = [m for m in ("originAnnotations", "transformerAnnotations") if m not in metadata]
+    if missing:
+        raise UsageError(f"{relative(kfile, root)}: add `buildMetadata: [originAnnotations, transformerAnnotations]`; "
+                         "the render needs it to say where each object came from")
+    seen: set[Path] = set()
+    candidates = [*sorted(directory.glob("*.y*ml")), *values_files(directory)]
+    for path in candidates:
+        path = path.resolve()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        yamlio.load_all(path)
+
+
+def build_stream(directory: Path, tools: dict[str, Path], home: Path, root: Path = REPO_ROOT) -> str:
+    command = kustomize_command(tools["kustomize"], tools["helm"], directory)
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=root, env=tool_env(home))
+    if proc.returncode != 0:
+        raise UsageError(explain_failure(directory, proc.stderr, root))
+    return proc.stdout
+
+
+def check_patches_applied(directory: Path, stream: str, tools: dict[str, Path], home: Path,
+                          root: Path = REPO_ROOT, inputs: set[Path] | None = None) -> None:
+    """Every targeted patch must change something: one that matches nothing is an error.
+
+    Kustomize applies a patch to whatever its target selects and is silent when nothing does. For a
+    kustomization with patches, each patch is dropped in turn from a scratch copy of the sources and the
+    build repeated: a patch whose removal leaves the output unchanged matched nothing (or did nothing).
+    """
+    kfile = directory / KUSTOMIZATION
+    data = yamlio.load_one(kfile) or {}
+    patches = data.get("patches") or []
+    if not patches:
+        return
+    with tempfile.TemporaryDirectory(prefix="dox-patch-check-") as scratch:
+        copy = Path(scratch) / "repo"
+        for source in sorted(inputs if inputs is not None else check_containment(directory, root)):
+            target = copy / source.resolve().relative_to(root.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        twin = copy / directory.resolve().relative_to(root.resolve())
+        want = [r.data for r in normalise(stream, "patch check", directory)]
+        for index, patch in enumerate(patches):
+            reduced = dict(data, patches=[p for i, p in enumerate(patches) if i != index])
+            (twin / KUSTOMIZATION).write_text(yamlio.dump(reduced))
+            without = [r.data for r in normalise(build_stream(twin, tools, home, copy), "patch check", twin)]
+            if without == want:
+                target = patch.get("target") or patch.get("path") if isinstance(patch, dict) else patch
+                raise UsageError(
+                    f"{relative(kfile, root)}: patches[{index}] (target {target}) matches no resource or changes "
+                    "nothing; check its kind, name and namespace against the objects before replacements"
+                )

@@ -1,0 +1,147 @@
+"""Writing rendered/ so that it is never half-written: a new tree beside the old, one atomic swap.
+
+The new tree is written and fsynced next to the old one, then ``renameat2(RENAME_EXCHANGE)`` swaps
+the two directories: a render killed at any point (SIGKILL included) leaves each environment's
+directory entirely old or entirely new. Leftover temporary trees are removed by the next render.
+One render runs per clone at a time (:func:`render_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+RENDERED = "rendered"
+STATE_DIR = ".dox"  # per-clone state (render cache, lock); git-ignored
+
+Progress = Callable[[str], None]
+
+
+def checkpoint(name: str) -> None:
+    """Fault injection for the crash tests: signal this process at the named point.
+
+    Set ``DOX_FAULT_POINT`` to one of: ``after-build``, ``mid-write``, ``before-swap``,
+    ``after-swap`` (render), ``diff-worktree`` (diff --rerender), and ``DOX_FAULT_SIGNAL`` to
+    ``KILL`` (default), ``TERM`` or ``INT``. Unset (always, outside tests) it costs one lookup.
+    """
+    if os.environ.get("DOX_FAULT_POINT") == name:
+        signum = getattr(signal, "SIG" + os.environ.get("DOX_FAULT_SIGNAL", "KILL"))
+        os.kill(os.getpid(), signum)
+        if signum != signal.SIGKILL:
+            time.sleep(2)  # let the handler run in the main thread, as a real signal would
+
+
+def stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+_RENAME_EXCHANGE = 2
+
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Atomically swap two existing directories (Linux renameat2 RENAME_EXCHANGE)."""
+    fn = getattr(_libc, "renameat2", None)
+    if fn is None:
+        raise OSError(errno.ENOSYS, "renameat2 unavailable")
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(a))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_tree(target: Path, files: dict[str, str]) -> None:
+    """Write ``{relative path: text}`` into ``target`` (new), each file fsynced, mode 0644."""
+    for index, (rel, text) in enumerate(sorted(files.items())):
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if index == 1:
+            checkpoint("mid-write")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            data = text.encode("utf-8")
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(path, 0o644)
+    for directory in sorted({(target / rel).parent for rel in files} | {target}, reverse=True):
+        os.chmod(directory, 0o755)
+        _fsync_dir(directory)
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Put ``new`` at ``final``: one atomic exchange when ``final`` exists, else a rename."""
+    checkpoint("before-swap")
+    if final.exists():
+        try:
+            exchange(new, final)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+                raise
+            # No RENAME_EXCHANGE on this filesystem: two renames; cleanup_stale() repairs a crash between them.
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.rename(final, old)
+            os.rename(new, final)
+            new = old
+        checkpoint("after-swap")
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old output
+    else:
+        os.rename(new, final)
+    _fsync_dir(final.parent)
+
+
+def cleanup_stale(rendered: Path) -> None:
+    """Remove temporary trees a killed render left behind; restore a half-done fallback swap."""
+    if not rendered.is_dir():
+        return
+    for leftover in rendered.glob(".*"):
+        match = re.match(r"^\.(?P<env>[^.]+)\.old-\d+$", leftover.name)
+        if match and not (rendered / match["env"]).exists():
+            os.rename(leftover, rendered / match["env"])  # the crash hit between the two renames: roll back
+            continue
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def render_lock(root: Path, progress: Progress) -> Iterator[None]:
+    """One render per clone at a time; a second one waits and says so."""
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    with open(state / "render.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("render: another render is running in this clone; waiting for it to finish...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,35 @@
+"""One definition of what shapes rendered output, behind every cache key (render, diff --rerender, validate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from doxops import environments, render
+from doxops.paths import REPO_ROOT
+from doxops.validate import runner
+
+
+def test_shaping_inputs_hold_the_code_the_tools_and_the_lock():
+    files = {str(p.relative_to(REPO_ROOT)) for p in render.shaping_inputs(REPO_ROOT)}
+    package = {f"doxops/render/{p.name}" for p in (REPO_ROOT / "doxops" / "render").glob("*.py")}
+    assert package <= files and len(package) >= 7
+    assert {"doxops/yamlio.py", "doxops/yamlscalars.py", "tools.toml", "requirements.lock"} <= files
+    prod = next(e for e in environments.discover() if e.name == "prod")
+    with_env = {str(p.resolve().relative_to(REPO_ROOT)) for p in render.shaping_inputs(REPO_ROOT, prod)}
+    assert {"apps/dox-asdlc/values.yaml", "environments/prod/values.yaml", "helm/dox-asdlc/Chart.yaml"} <= with_env
+
+
+def test_every_cache_key_follows_the_lock_and_the_sources(repo_copy: Path):
+    prod = next(e for e in environments.discover(repo_copy) if e.name == "prod")
+    keys = lambda: (render.shaping_digest(repo_copy), render.shaping_digest(repo_copy, prod),  # noqa: E731
+                    runner._cache_key(prod, repo_copy))
+    before = keys()
+    lock = repo_copy / "requirements.lock"
+    lock.write_text(lock.read_text() + "# changed\n")
+    after_lock = keys()
+    assert all(a != b for a, b in zip(before, after_lock))  # diff's base cache, the render cache, validation
+    values = repo_copy / "environments/prod/values.yaml"
+    values.write_text(values.read_text() + "# changed\n")
+    after_values = keys()
+    assert after_values[0] == after_lock[0]  # a commit's sources are fixed by its id: not in diff's part
+    assert after_values[1] != after_lock[1] and after_values[2] != after_lock[2]
