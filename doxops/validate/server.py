@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import http.client
 import json
@@ -151,11 +152,18 @@ def apply_modes(manifests: list[Manifest], directory: Path | None) -> Callable[[
 # --------------------------------------------------------------------------- secrets never printed
 
 
+@functools.lru_cache(maxsize=1)
+def _mask_settings():
+    from ..diff import load_settings  # noqa: PLC0415 - the diff's masking is the one rule
+
+    return load_settings()
+
+
 def secret_strings(data: dict) -> list[str]:
     """Every value the diff would mask in ``data`` (and the decoded form of base64 Secret data)."""
-    from ..diff import MASK, load_settings, mask  # noqa: PLC0415 - the diff's masking is the one rule
+    from ..diff import MASK, mask  # noqa: PLC0415 - the diff's masking is the one rule
 
-    masked = mask(data, load_settings())
+    masked = mask(data, _mask_settings())
     found: set[str] = set()
 
     def walk(original: Any, hidden: Any) -> None:
@@ -532,8 +540,9 @@ class Server:
         meta["annotations"] = {**annotations, LAST_APPLIED: last_applied + "\n"}
         status, answer, warnings = self.request("POST", collection, obj, query=query)
         if status == 409 and isinstance(answer, dict) and answer.get("reason") == "AlreadyExists":
-            patch_type = "application/strategic-merge-patch+json" if "." not in api_version.split("/")[0] or \
-                "/" not in api_version else "application/merge-patch+json"
+            group = api_version.split("/")[0] if "/" in api_version else ""
+            builtin = "." not in group or group.endswith(".k8s.io")
+            patch_type = "application/strategic-merge-patch+json" if builtin else "application/merge-patch+json"
             status, answer, warnings = self.request("PATCH", f"{collection}/{meta.get('name')}", obj, patch_type,
                                                     query)
         return status, answer, warnings
@@ -585,7 +594,8 @@ def _stored(manifest: Manifest, stored: Any, mode: Mode, custom: bool, secrets: 
     out = []
     for pointer, written, value in stored_differences(manifest.data, stored):
         quantity = _is_quantity(written) and _is_quantity(value)
-        masked = bool(secrets) and any(s in json.dumps(written) or s in json.dumps(value) for s in secrets)
+        masked = manifest.kind in _mask_settings().masked_kinds or \
+            any(s in json.dumps(written) or s in json.dumps(value) for s in secrets)
         shown_written, shown_stored = (MASK, MASK) if masked else (_shown(written), _shown(value))
         what = "a non-canonical quantity" if quantity else "a value the server rewrites"
         if mode.server_side:
@@ -651,9 +661,10 @@ class Pool:
                 except BaseException:
                     server.stop()
                     raise
-            except DoxError as exc:
+            except (DoxError, OSError) as exc:
+                reason = exc.message if isinstance(exc, DoxError) else f"{type(exc).__name__}: {exc}"
                 error = StageError(f"API-server stage: kube-apiserver {spec.kubernetes} could not start: "
-                                   f"{exc.message}\n{HINT}")
+                                   f"{reason}\n{HINT}")
                 self._errors[spec.minor] = error
                 raise error from None
             self.servers[spec.minor] = server
