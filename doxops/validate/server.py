@@ -370,6 +370,7 @@ class Server:
         self._lock = threading.Lock()
         self._resources: dict[str, dict[str, tuple[str, bool]] | None] = {}
         self._crds: set[str] = set()
+        self._crd_lock = threading.Lock()
         self._namespaces: dict[str, str] = {}  # name -> labels (JSON) as created
         self._ns_cond = threading.Condition()
         self._ns_holders: dict[str, int] = {}
@@ -445,12 +446,15 @@ class Server:
         return (known or {}).get(kind)
 
     def ensure_crds(self, crds: list[dict]) -> None:
-        """Create the CRDs not created yet and wait until they are Established and served."""
-        with self._lock:
+        """Create the CRDs not created yet and wait until they are served (one caller at a time, so no
+        environment sends a custom resource before its CRD is served)."""
+        with self._crd_lock:
             new = [c for c in crds if c["metadata"]["name"] not in self._crds]
-            self._crds.update(c["metadata"]["name"] for c in new)
-        if not new:
-            return
+            if new:
+                self._create_crds(new)
+                self._crds.update(c["metadata"]["name"] for c in new)
+
+    def _create_crds(self, new: list[dict]) -> None:
         started = time.monotonic()
         for crd in new:
             body = {k: v for k, v in crd.items() if k in ("apiVersion", "kind", "spec")}
