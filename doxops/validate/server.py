@@ -631,6 +631,7 @@ class Pool:
         self._lock = threading.Lock()
         self._version_locks: dict[str, threading.Lock] = {}
         self._crd_docs: dict[tuple[str, str], dict] | None = None
+        self._crd_lock = threading.Lock()
 
     def _binaries(self) -> dict[str, Path]:
         if self.binaries is not None:
@@ -675,19 +676,32 @@ class Pool:
             return server
 
     def crd_documents(self) -> dict[tuple[str, str], dict]:
-        """``{(group, kind): CRD}`` from the pinned modules of ``[crds]`` (as doxops.schemas reads them)."""
-        with self._lock:
+        """``{(group, kind): CRD}`` from the pinned modules of ``[crds]`` (as doxops.schemas reads them).
+
+        Parsing the CRD files takes seconds (about 3 MB of YAML), so the parsed documents are kept as JSON in
+        ``<cache>/apiserver/crds-<sources>.json``, keyed by the pinned sources."""
+        with self._crd_lock:
             if self._crd_docs is None:
-                import yaml  # noqa: PLC0415
+                stored = cache_dir() / "apiserver" / f"crds-{server_spec().crds}.json"
+                try:
+                    documents = json.loads(stored.read_text())
+                except (OSError, ValueError):
+                    documents = None
+                if not isinstance(documents, list):
+                    import yaml  # noqa: PLC0415
 
-                from .. import schemas  # noqa: PLC0415
+                    from .. import schemas  # noqa: PLC0415
 
-                docs = {}
-                for path in schemas.crd_manifests():
-                    for doc in yaml.safe_load_all(Path(path).read_text()):
-                        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                            docs[(doc["spec"]["group"], doc["spec"]["names"]["kind"])] = doc
-                self._crd_docs = docs
+                    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+                    documents = [doc for path in schemas.crd_manifests()
+                                 for doc in yaml.load_all(Path(path).read_text(), Loader=loader)
+                                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
+                    stored.parent.mkdir(parents=True, exist_ok=True)
+                    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=stored.parent)
+                    with os.fdopen(fd, "w") as handle:
+                        json.dump(documents, handle, default=str)
+                    os.replace(tmp, stored)
+                self._crd_docs = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d for d in documents}
             return self._crd_docs
 
     def close(self) -> None:
@@ -776,10 +790,12 @@ class Stage:
 
     def _send(self, items: list[_Item], spec: ServerSpec, namespace_labels: dict[str, dict],
               name: str) -> dict[str, list[dict]]:
-        started = time.monotonic()
         label = f"{name}: " if name else ""
-        server = self.pool.server(spec)
-        crd_docs = self.pool.crd_documents()
+        with ThreadPoolExecutor(max_workers=1) as side:  # the CRDs are read while the server starts
+            crd_future = side.submit(self.pool.crd_documents)
+            server = self.pool.server(spec)
+            crd_docs = crd_future.result()
+        started = time.monotonic()
         wanted = {(m.manifest.group, m.manifest.kind) for m in items}
         custom = {gk for gk in wanted if gk in crd_docs}
         server.ensure_crds([crd_docs[gk] for gk in sorted(custom)])
