@@ -492,8 +492,11 @@ class Server:
             if current is None:
                 status, body, _ = self.request("POST", "/api/v1/namespaces", {
                     "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
-                self._check(f"creating namespace {name}", status, body)
-            elif current != wanted:
+                if status == 409:  # one the server makes itself (default, kube-system): label it as written
+                    current = ""
+                else:
+                    self._check(f"creating namespace {name}", status, body)
+            if current is not None and current != wanted:
                 status, body, _ = self.request("GET", f"/api/v1/namespaces/{name}")
                 body = self._check(f"reading namespace {name}", status, body)
                 body["metadata"]["labels"] = labels
@@ -632,6 +635,7 @@ class Pool:
         self._version_locks: dict[str, threading.Lock] = {}
         self._crd_docs: dict[tuple[str, str], dict] | None = None
         self._crd_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     def _binaries(self) -> dict[str, Path]:
         if self.binaries is not None:
@@ -662,7 +666,9 @@ class Pool:
                 server = Server(spec, binaries, self.progress)
                 self.starts += 1
                 try:
-                    server.start()
+                    # Started from the pool's own thread: each process dies with the thread that started it
+                    # (PR_SET_PDEATHSIG), and an environment's worker thread ends before the run does.
+                    self._starter().submit(server.start).result()
                 except BaseException:
                     server.stop()
                     raise
@@ -704,10 +710,19 @@ class Pool:
                 self._crd_docs = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d for d in documents}
             return self._crd_docs
 
+    def _starter(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dox-apiserver")
+            return self._executor
+
     def close(self) -> None:
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def __enter__(self) -> "Pool":
         return self
