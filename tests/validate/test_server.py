@@ -159,10 +159,18 @@ def test_secret_values_never_reach_a_message(tmp_path, stage):
                                "metadata": {"name": "planted", "namespace": "dox-asdlc"},
                                "stringData": {"api-key": planted}}
 
-    found, report = run(case(tmp_path, change), stage)
+    def echoed(docs):
+        change(docs)
+        # a label value the server refuses, and echoes, under a credential-looking key: the diff masks it
+        docs["configmap-hitl-ui.yaml"]["metadata"]["labels"]["dox-asdlc.io/api-token"] = planted + "!"
+
+    found, report = run(case(tmp_path, echoed), stage)
     mine = [d for d in found if d.path.endswith("secret.yaml")]
     assert mine and all(planted not in d.message for d in mine)
     assert any("(masked)" in d.message for d in mine)  # stringData comes back as data: reported, masked
+    rejected = [d for d in found if d.path.endswith("configmap-hitl-ui.yaml") and d.level == "error"]
+    assert rejected and any("metadata.labels" in d.message and "(masked)" in d.message for d in rejected)
+    assert all(planted not in d.message for d in found)
 
 
 def test_cache_hit_starts_no_server(tmp_path, pool):
