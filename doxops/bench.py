@@ -133,7 +133,11 @@ def server_stage_times(root: Path, envs, repeat: int) -> dict:
                 setup.write_text(yaml.safe_dump_all(ns_docs + crds))
                 cluster.kubectl("apply", "-f", str(setup))
                 if crds:
-                    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+                    for _ in range(600):  # right after creation a CRD may have no conditions yet
+                        if cluster.kubectl("wait", "--for=condition=Established", "crd", "--all",
+                                           "--timeout=60s", check=False).returncode == 0:
+                            break
+                        time.sleep(0.1)
                 for env in envs:
                     cluster.kubectl("apply", "--dry-run=server", "-R", "-f", str(root / "rendered" / env.name),
                                     check=False)

@@ -149,6 +149,7 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
     directory = root / "rendered" / env.name
     if not directory.is_dir():
         raise UsageError(f"{relative(directory)}: not rendered yet; run `./dox render --env {env.name}` first")
+    started = time.monotonic()
     manifests = load_directory(directory)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the dry-runs run beside kubeconform and the policies
         server_future = pool.submit(stage.check, manifests, env.kubernetes_version, directory, env.namespace,
@@ -156,6 +157,7 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
         report = _validate_env_manifests(env, root, config, directory, manifests)
         if server_future is not None:
             report.diagnostics = sorted(report.diagnostics + server_future.result())
+    report.seconds = time.monotonic() - started
     return report
 
 

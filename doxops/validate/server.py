@@ -367,6 +367,7 @@ class Server:
         self.cluster = Cluster(components=("etcd", "kube-apiserver"), binaries=binaries, progress=progress,
                                name="validate")
         self._local = threading.local()
+        self._connections: list[http.client.HTTPSConnection] = []
         self._lock = threading.Lock()
         self._resources: dict[str, dict[str, tuple[str, bool]] | None] = {}
         self._crds: set[str] = set()
@@ -385,6 +386,15 @@ class Server:
         self.context.load_cert_chain(str(pki.cert("admin")), str(pki.key("admin")))
 
     def stop(self) -> None:
+        """Close every connection (the API server drains open ones before it exits), then stop both
+        processes with a short grace: nothing of this throwaway store needs keeping."""
+        from ..cluster.process import stop_all  # noqa: PLC0415
+
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        stop_all(self.cluster.processes, grace=0.2)
         self.cluster.stop()
 
     # ---------------------------------------------------------------- HTTP (headers matter: warnings)
@@ -405,6 +415,8 @@ class Server:
             if conn is None:
                 conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=60)
                 self._local.conn = conn
+                with self._lock:
+                    self._connections.append(conn)
             try:
                 conn.request(method, path, body=data, headers=headers)
                 response = conn.getresponse()
@@ -813,7 +825,6 @@ class Stage:
         started = time.monotonic()
         wanted = {(m.manifest.group, m.manifest.kind) for m in items}
         custom = {gk for gk in wanted if gk in crd_docs}
-        server.ensure_crds([crd_docs[gk] for gk in sorted(custom)])
         namespaces = sorted({i.namespace for i in items if i.namespace})
         held = []
         try:
@@ -838,7 +849,11 @@ class Stage:
                 return item.key, findings
 
             with ThreadPoolExecutor(max_workers=WORKERS) as workers:
-                results = dict(workers.map(one, items))
+                # built-in kinds are sent while the CRDs are created and become served; custom ones after
+                crds = workers.submit(server.ensure_crds, [crd_docs[gk] for gk in sorted(custom)])
+                results = dict(workers.map(one, [i for i in items if (i.manifest.group, i.manifest.kind) not in custom]))
+                crds.result()
+                results.update(workers.map(one, [i for i in items if (i.manifest.group, i.manifest.kind) in custom]))
         finally:
             for ns in held:
                 server.release_namespace(ns)
