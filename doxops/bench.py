@@ -54,6 +54,8 @@ class Scratch:
     def clear(self) -> None:
         shutil.rmtree(self.root / render.STATE_DIR, ignore_errors=True)
         shutil.rmtree(self.cache / "secret-scan", ignore_errors=True)
+        for answers in (self.cache / "apiserver").glob("??"):  # the API-server stage's answers (not parsed CRDs)
+            shutil.rmtree(answers, ignore_errors=True)
 
     def dox(self, *args: str) -> tuple[float, int]:
         """Run ./dox's Python entry with ARGS; (seconds, peak RSS in MB of the largest process)."""
