@@ -251,3 +251,32 @@ def test_cli_server_stage_finds_the_rejection_exit_1(tmp_path, repo_copy):
     assert proc.returncode == 1, proc.stderr
     assert "service-hitl-ui.yaml:" in proc.stdout and "spec.ports[0].targetPort" in proc.stdout
     assert "(api-server)" in proc.stdout
+
+
+def test_environments_sharing_a_namespace_name_get_their_own_labels(tmp_path, pool):
+    """One server, two outputs naming the same namespace with different Pod Security labels, at once:
+    each answer follows its own Namespace's labels (and the cache keeps them apart)."""
+    def variant(name: str, level: str) -> Path:
+        def change(docs):
+            labels = docs["namespace-dox-asdlc.yaml"]["metadata"]["labels"]
+            for mode in ("enforce", "audit", "warn"):
+                labels[f"pod-security.kubernetes.io/{mode}"] = level
+            pod = docs["deployment-hitl-ui.yaml"]["spec"]["template"]["spec"]
+            pod["containers"][0]["securityContext"]["runAsNonRoot"] = False
+        return case(tmp_path / name, change)
+
+    (tmp_path / "strict").mkdir()
+    (tmp_path / "lax").mkdir()
+    strict, lax = variant("strict", "restricted"), variant("lax", "privileged")
+    results = server.ResultCache(tmp_path / "results")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(directory):
+        stage = server.Stage(pool=pool, cache=results, progress=lambda message: None)
+        return run(directory, stage)[0]
+
+    for _ in range(2):  # the second round is answered from the cache: it must keep the two apart too
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            found_strict, found_lax = threads.map(check, (strict, lax))
+        assert any("PodSecurity" in d.message and d.path.endswith("deployment-hitl-ui.yaml") for d in found_strict)
+        assert not any("PodSecurity" in d.message for d in found_lax)
