@@ -7,9 +7,7 @@ result cache in a temporary directory, so nothing is answered from another run's
 from __future__ import annotations
 
 import io
-import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
