@@ -106,6 +106,16 @@ def _options(values: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def _annotations(manifest: Manifest) -> dict:
+    found = manifest.meta.get("annotations")
+    return found if isinstance(found, dict) else {}
+
+
+def _labels(manifest: Manifest) -> dict:
+    found = manifest.meta.get("labels")
+    return found if isinstance(found, dict) else {}
+
+
 def apply_modes(manifests: list[Manifest], directory: Path | None) -> Callable[[Manifest], Mode]:
     """``mode(manifest)``: the Application among ``manifests`` whose ``source.path`` holds the
     manifest's file decides (its ``syncOptions``, then the object's own sync-options annotation).
@@ -120,7 +130,8 @@ def apply_modes(manifests: list[Manifest], directory: Path | None) -> Callable[[
             source = spec.get("source") if isinstance(spec.get("source"), dict) else {}
             path = str(source.get("path") or "")
             policy = spec.get("syncPolicy") if isinstance(spec.get("syncPolicy"), dict) else {}
-            options = _options(policy.get("syncOptions") or [])
+            listed = policy.get("syncOptions")
+            options = _options(listed if isinstance(listed, list) else [])  # ill-typed: the schema stage says so
             destination = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
             mode = Mode(options.get("ServerSideApply") == "true", options.get("Validate") != "false",
                         m.name, str(destination.get("namespace") or ""))
@@ -139,7 +150,7 @@ def apply_modes(manifests: list[Manifest], directory: Path | None) -> Callable[[
         for root, mode in apps:
             if (root == file.parent or root in file.parents) and len(root.parts) > best:
                 found, best = mode, len(root.parts)
-        own = _options([manifest.annotations.get(SYNC_OPTIONS, "")])
+        own = _options([_annotations(manifest).get(SYNC_OPTIONS, "")])
         if "ServerSideApply" in own:
             found = Mode(own["ServerSideApply"] == "true", found.validate, found.application, found.destination)
         if "Validate" in own:
@@ -523,18 +534,22 @@ class Server:
                 self._ns_cond.wait()
             current = self._namespaces.get(name)
             if current is None:
-                status, body, _ = self.request("POST", "/api/v1/namespaces", {
-                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
-                if status == 409:  # one the server makes itself (default, kube-system): label it as written
-                    current = ""
-                else:
-                    self._check(f"creating namespace {name}", status, body)
+                # A name or labels the server refuses are not this stage's failure: the Namespace's own
+                # dry-run reports the labels, and every object sent into a namespace that could not be
+                # made gets the server's "not found", located at that object.
+                for attempt in (labels, {}):
+                    status, body, _ = self.request("POST", "/api/v1/namespaces", {
+                        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": attempt}})
+                    if status < 300:
+                        break
+                    if status == 409:  # one the server makes itself (default, kube-system): label it as written
+                        current = ""
+                        break
             if current is not None and current != wanted:
                 status, body, _ = self.request("GET", f"/api/v1/namespaces/{name}")
                 body = self._check(f"reading namespace {name}", status, body)
                 body["metadata"]["labels"] = labels
-                status, body, _ = self.request("PUT", f"/api/v1/namespaces/{name}", body)
-                self._check(f"relabelling namespace {name}", status, body)
+                self.request("PUT", f"/api/v1/namespaces/{name}", body)
                 time.sleep(0.5)  # admission (Pod Security) reads namespaces from an informer: let it catch up
             self._namespaces[name] = wanted
             self._ns_holders[name] = self._ns_holders.get(name, 0) + 1
@@ -805,13 +820,13 @@ class Stage:
                 f"kube-apiserver pinned for the API-server stage is {spec.kubernetes} ([cluster.kubernetes] in "
                 f"tools.toml); target {spec.minor} or pin a server of that minor, or {HINT}")
         mode_of = apply_modes(manifests, directory)
-        namespace_labels = {m.name: m.labels for m in manifests if m.kind == "Namespace" and m.api_version == "v1"}
+        namespace_labels = {m.name: _labels(m) for m in manifests if m.kind == "Namespace" and m.api_version == "v1"}
         code = _code_digest()
         items: list[_Item] = []
         for m in manifests:
             mode = mode_of(m)
             namespace = m.namespace or mode.destination or default_namespace
-            labels = namespace_labels.get(namespace, {}) if m.kind != "Namespace" else m.labels
+            labels = namespace_labels.get(namespace, {}) if m.kind != "Namespace" else _labels(m)
             material = json.dumps([code, spec.kubernetes, spec.etcd, spec.crds, namespace, labels, mode.key,
                                    default_namespace, m.data], sort_keys=True, default=str)
             items.append(_Item(m, mode, namespace, hashlib.sha256(material.encode()).hexdigest()))
@@ -829,7 +844,7 @@ class Stage:
         for item in items:
             m = item.manifest
             for finding in answers.get(item.key, []):
-                if str(m.annotations.get(EXEMPT_PREFIX + finding["rule"]) or "").strip():
+                if str(_annotations(m).get(EXEMPT_PREFIX + finding["rule"]) or "").strip():
                     continue
                 line, col = locate(m, finding["pointer"]) if finding["pointer"] else (m.line, 1)
                 out.append(Diagnostic(relative(m.path), line, col, finding["level"], finding["message"],
