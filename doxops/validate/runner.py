@@ -114,10 +114,15 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     one = validate_env_cached if use_cache else validate_env
     _prescan_sources(envs, root)
     stage = server_stage(server)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2)))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2))) as pool:
-            return list(pool.map(lambda e: one(e, root, stage=stage), envs))
+        return list(pool.map(lambda e: one(e, root, stage=stage), envs))
+    except BaseException:
+        if stage is not None:
+            stage.close()  # an interrupted run: stop the servers first, so no environment waits on them
+        raise
     finally:
+        pool.shutdown(wait=True)
         if stage is not None:
             stage.close()
 

@@ -684,6 +684,8 @@ class Pool:
         self._crd_docs: dict[tuple[str, str], dict] | None = None
         self._crd_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._started: list[Server] = []
+        self._closed = False
 
     def _binaries(self) -> dict[str, Path]:
         if self.binaries is not None:
@@ -707,12 +709,16 @@ class Pool:
                 raise self._errors[spec.minor]
             if spec.minor in self.servers:
                 return self.servers[spec.minor]
+            if self._closed:
+                raise StageError("API-server stage: stopped (the run is ending)")
             try:
                 binaries = self._binaries()
                 self.progress(f"validate: api-server: starting etcd {spec.etcd} and kube-apiserver {spec.kubernetes} "
                               "on 127.0.0.1...")
                 server = Server(spec, binaries, self.progress)
                 self.starts += 1
+                with self._lock:
+                    self._started.append(server)  # stopped by close() even while it is starting
                 try:
                     # Started from the pool's own thread: each process dies with the thread that started it
                     # (PR_SET_PDEATHSIG), and an environment's worker thread ends before the run does.
@@ -765,7 +771,11 @@ class Pool:
             return self._executor
 
     def close(self) -> None:
-        for server in self.servers.values():
+        """Stop every server, a starting one too (an interrupted run ends at once)."""
+        with self._lock:
+            self._closed = True
+            started, self._started = self._started, []
+        for server in started:
             server.stop()
         self.servers.clear()
         if self._executor is not None:

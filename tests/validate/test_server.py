@@ -278,3 +278,31 @@ def test_environments_sharing_a_namespace_name_get_their_own_labels(tmp_path, po
             found_strict, found_lax = threads.map(check, (strict, lax))
         assert any("PodSecurity" in d.message and d.path.endswith("deployment-hitl-ui.yaml") for d in found_strict)
         assert not any("PodSecurity" in d.message for d in found_lax)
+
+
+def test_ctrl_c_while_the_server_starts_stops_it_and_exits_3(tmp_path, repo_copy):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def servers() -> set[str]:
+        return set(subprocess.run(["pgrep", "-f", "dox-validate-cluster-"], capture_output=True,
+                                  text=True).stdout.split())
+
+    before = servers()
+    env = {**os.environ, "PYTHONPATH": str(repo_copy), "DOX_CACHE_DIR": str(_hermetic_cache(tmp_path))}
+    proc = subprocess.Popen([sys.executable, "-m", "doxops", "validate", "--force"], cwd=repo_copy, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = []
+    for line in proc.stderr:  # interrupt once the server is being started
+        seen.append(line)
+        if "starting etcd" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
+    assert proc.returncode == 3 and "interrupted" in err, err
+    assert "Traceback" not in err
+    assert not servers() - before  # etcd and kube-apiserver were stopped
