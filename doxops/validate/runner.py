@@ -215,13 +215,20 @@ def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES,
     if len(manifests) >= 1000:  # long runs say what they are doing
         _stderr(f"validate {relative(directory)}: {len(manifests)} resources parsed in "
                 f"{time.monotonic() - started:.1f} s; running kubeconform and {len(_rule_ids())} policy rules...")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the dry-runs run beside kubeconform and the policies
+    pool = ThreadPoolExecutor(max_workers=1)  # the dry-runs run beside kubeconform and the policies
+    try:
         server_future = pool.submit(stage.check, manifests, kubernetes_version, directory, namespace or "default",
                                     relative(directory)) if stage is not None else None
         report = validate_manifests(relative(directory), manifests, kubernetes_version, env=None,
                                     namespace=namespace, config=config)
         if server_future is not None:
             report.diagnostics = sorted(report.diagnostics + server_future.result())
+    except BaseException:
+        if stage is not None:
+            stage.close()  # interrupted or failed: stop the server before waiting for the stage's thread
+        raise
+    finally:
+        pool.shutdown(wait=True)
     report.seconds = time.monotonic() - started
     return report
 
