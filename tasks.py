@@ -127,8 +127,8 @@ def render(c, env=None, check=False, jobs=0, force=False):
 
 @dox_task
 def validate(c, env=None, path=None, format="text", kubernetes_version=None, namespace=None, force=False,
-             policy=None):
-    """Validate rendered/<env> (or --path DIR): kubeconform, strict and offline, then the policy rules.
+             policy=None, no_server=False):
+    """Validate rendered/<env> (or --path DIR): kubeconform, the policy rules and the pinned API server's dry-run.
 
     :param env: only this environment (comma-separated for several); default $DOX_ENV, else all
     :param path: validate any directory of manifests instead of rendered environments
@@ -137,6 +137,8 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     :param namespace: expected namespace for --path (default: not checked)
     :param force: validate even when nothing changed since the last validation
     :param policy: for --path: a policy file like environments/<env>/policy.yaml (levels, options, providedSecrets, roles)
+    :param no_server: skip the API-server stage (dry-run applies on the pinned kube-apiserver, 127.0.0.1 only);
+        validation is then weaker
     """
     from doxops import environments
     from doxops.validate import runner
@@ -146,13 +148,18 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     if path:
         if env:
             raise errors.UsageError("give --env or --path, not both")
-        reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace,
-                                        policy=Path(policy) if policy else None)]
+        stage = runner.server_stage(not no_server)
+        try:
+            reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace,
+                                            policy=Path(policy) if policy else None, stage=stage)]
+        finally:
+            if stage is not None:
+                stage.close()
     else:
         if policy:
             raise errors.UsageError("--policy goes with --path; an environment's policy is "
                                     "environments/<env>/policy.yaml")
-        reports = runner.validate_envs(environments.select(env), use_cache=not force)
+        reports = runner.validate_envs(environments.select(env), use_cache=not force, server=not no_server)
     runner.emit(reports, format)
 
 

@@ -28,6 +28,7 @@ TARGETS = {
     "cold_ratio": 1.0, "validate_uncached_s": 2.0, "warm_noop_s": 1.0, "diff_committed_s": 1.0,
     "diff_rerender_cold_s": 10.0, "diff_rerender_warm_s": 3.0, "policy_10000_s": 2.0,
     "per_env_growth": 0.25, "peak_memory_mb": 500.0,
+    "server_cold_s": 5.0, "server_cold_ratio": 1.0, "server_warm_ms": 50.0,
 }
 
 
@@ -53,6 +54,8 @@ class Scratch:
     def clear(self) -> None:
         shutil.rmtree(self.root / render.STATE_DIR, ignore_errors=True)
         shutil.rmtree(self.cache / "secret-scan", ignore_errors=True)
+        for answers in (self.cache / "apiserver").glob("??"):  # the API-server stage's answers (not parsed CRDs)
+            shutil.rmtree(answers, ignore_errors=True)
 
     def dox(self, *args: str) -> tuple[float, int]:
         """Run ./dox's Python entry with ARGS; (seconds, peak RSS in MB of the largest process)."""
@@ -96,6 +99,71 @@ def time_bare(root: Path, envs, repeat: int) -> float:
         subprocess.run(["bash", "-c", script], cwd=root, check=True, env={**os.environ, "TZ": "UTC"})
         samples.append(time.monotonic() - started)
     return median(samples)
+
+
+def server_stage_times(root: Path, envs, repeat: int) -> dict:
+    """The API-server stage over every environment (cold: a new result cache, the server started) against
+    the bare equivalent in the same run: etcd and kube-apiserver started, the namespaces and the CRDs the
+    output uses created, ``kubectl apply --dry-run=server -R -f`` of each environment; then the stage
+    answered entirely from its cache (no server)."""
+    import yaml  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from .cluster import binaries  # noqa: PLC0415
+    from .cluster.cluster import Cluster  # noqa: PLC0415
+    from .validate import server  # noqa: PLC0415
+    from .validate.manifests import load_directory  # noqa: PLC0415
+
+    quiet = lambda message: None  # noqa: E731
+    paths = binaries.ensure(["kubernetes", "etcd"]).paths
+    loaded = {e.name: load_directory(root / "rendered" / e.name) for e in envs}
+    used = {(m.group, m.kind) for ms in loaded.values() for m in ms}
+    crds = [d for p in schemas.crd_manifests() for d in yaml.safe_load_all(Path(p).read_text())
+            if d and (d["spec"]["group"], d["spec"]["names"]["kind"]) in used]
+    namespaces = {m.namespace for ms in loaded.values() for m in ms if m.namespace}
+    rendered_ns = [m.data for ms in loaded.values() for m in ms if m.kind == "Namespace"][:1]
+    ns_docs = rendered_ns + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                             for n in sorted(namespaces - {d["metadata"]["name"] for d in rendered_ns})]
+    cold, bare, warm = [], [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="dox-bench-server-") as tmp:
+            started = time.monotonic()
+            cluster = Cluster(components=("etcd", "kube-apiserver"), binaries=paths, progress=quiet, name="bench")
+            cluster.start()
+            try:
+                setup = Path(tmp) / "setup.yaml"
+                setup.write_text(yaml.safe_dump_all(ns_docs + crds))
+                cluster.kubectl("apply", "-f", str(setup))
+                if crds:
+                    for _ in range(600):  # right after creation a CRD may have no conditions yet
+                        if cluster.kubectl("wait", "--for=condition=Established", "crd", "--all",
+                                           "--timeout=60s", check=False).returncode == 0:
+                            break
+                        time.sleep(0.1)
+                for env in envs:
+                    cluster.kubectl("apply", "--dry-run=server", "-R", "-f", str(root / "rendered" / env.name),
+                                    check=False)
+                bare.append(time.monotonic() - started)
+            finally:
+                cluster.stop()
+            results = server.ResultCache(Path(tmp) / "results")
+            started = time.monotonic()
+            stage = server.Stage(pool=server.Pool(binaries=paths, progress=quiet), cache=results, progress=quiet)
+            try:
+                with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+                    list(pool.map(lambda e: stage.check(loaded[e.name], e.kubernetes_version,
+                                                        root / "rendered" / e.name, e.namespace, e.name), envs))
+                cold.append(time.monotonic() - started)
+            finally:
+                stage.close()
+            cached = server.Stage(pool=server.Pool(binaries={}), cache=results, progress=quiet)
+            started = time.monotonic()
+            for env in envs:
+                cached.check(loaded[env.name], env.kubernetes_version, root / "rendered" / env.name, env.namespace,
+                             env.name)
+            warm.append(time.monotonic() - started)
+    return {"server_cold_s": median(cold), "server_bare_s": median(bare),
+            "server_cold_ratio": round(median(cold) / median(bare), 2), "server_warm_ms": round(median(warm) * 1000, 1)}
 
 
 def add_environments(root: Path, count: int) -> list[str]:
@@ -212,6 +280,9 @@ def run(repeat: int = 3, scales: tuple[int, ...] = (1, 5, 20, 50), progress: Pro
         progress("bench 2/5: warm no-op render+validate...")
         results["warm_noop_s"] = median(warm)
 
+        progress("bench 2b/5: the API-server stage against etcd + kube-apiserver + kubectl --dry-run=server...")
+        results.update(server_stage_times(main.root, envs, repeat))
+
         progress("bench 3/5: diff of a one-value change...")
         git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=main.root, check=True)
@@ -265,6 +336,10 @@ def table(results: dict) -> str:
         ("  bare tools in sequence (s)", "bare_s", ""),
         ("validate alone, both environments, uncached (s)", "validate_uncached_s", "< 2"),
         ("warm no-op render+validate (s)", "warm_noop_s", "< 1"),
+        ("API-server stage, every environment, cold (s)", "server_cold_s", "< 5"),
+        ("  / bare etcd+kube-apiserver+kubectl --dry-run (ratio)", "server_cold_ratio", "<= 1.0"),
+        ("  bare equivalent (s)", "server_bare_s", ""),
+        ("API-server stage, all cached, added (ms)", "server_warm_ms", "< 50"),
         ("diff of committed trees, one-value change (s)", "diff_committed_s", "< 1"),
         ("diff --rerender, cold base cache (s)", "diff_rerender_cold_s", "< 10"),
         ("diff --rerender, warm base cache (s)", "diff_rerender_warm_s", "< 3"),

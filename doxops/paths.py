@@ -32,8 +32,9 @@ def relative(path: Path, root: Path = REPO_ROOT) -> str:
         return str(path)
 
 
-#: What a working copy needs to render, validate and diff (no .git, no .venv, no caches).
-WORKING_COPY = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "tasks.py", "tools.toml",
+#: What a working copy needs to render, validate (gobuild/: the API-server stage's pinned server) and diff
+#: (no .git, no .venv, no caches).
+WORKING_COPY = ("helm", "apps", "environments", "argocd", "doxops", "rendered", "gobuild", "tasks.py", "tools.toml",
                 "requirements.lock", "policy.yaml", "pyproject.toml", "diff.yaml", ".gitignore")
 
 

@@ -1,4 +1,4 @@
-"""Validate rendered environments (or any directory): schema stage, then policy stage."""
+"""Validate rendered environments (or any directory): schema, policy and API-server stages, side by side."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..errors import Findings, UsageError
 from ..paths import REPO_ROOT, relative
 from . import diagnostics as diag
 from . import engine, kubeconform
+from . import server as server_mod
 from .manifests import Manifest, load_directory
 
 FORMATS = ("text", "json", "junit", "sarif")
@@ -72,12 +73,14 @@ def _cache_key(env: Environment, root: Path) -> str:
     return digest.hexdigest()
 
 
-def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr) -> Report:
+def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
+                        stage: server_mod.Stage | None = None) -> Report:
     """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed."""
     from ..render import STATE_DIR  # noqa: PLC0415
 
     key = _cache_key(env, root)
-    cache = root / STATE_DIR / "validate-cache" / f"{env.name}.json"
+    suffix = "" if stage is not None else ".no-server"  # a report without the server stage is another report
+    cache = root / STATE_DIR / "validate-cache" / f"{env.name}{suffix}.json"
     try:
         data = json.loads(cache.read_text())
         if data.get("key") == key:
@@ -87,7 +90,7 @@ def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Prog
         pass
     except (ValueError, KeyError, TypeError):
         progress(f"validate {env.name}: validation cache is corrupt; validating afresh")
-    report = validate_env(env, root)
+    report = validate_env(env, root, stage=stage)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "resources": report.resources,
@@ -96,12 +99,32 @@ def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Prog
     return report
 
 
-def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bool = True) -> list[Report]:
-    """Every environment in parallel (kubeconform and the policies of each overlap)."""
+def server_stage(server: bool, progress: Progress = _stderr) -> server_mod.Stage | None:
+    """The run's API-server stage (servers started on first need), or None after saying what is lost."""
+    if server:
+        return server_mod.Stage(progress=progress)
+    progress("validate: --no-server: the API-server stage is skipped, so validation is weaker: no server-side "
+             "validation, admission (Pod Security), size limits, server warnings or stored-as-written checks")
+    return None
+
+
+def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bool = True,
+                  server: bool = True) -> list[Report]:
+    """Every environment in parallel (kubeconform, the policies and the API-server dry-runs of each overlap)."""
     one = validate_env_cached if use_cache else validate_env
     _prescan_sources(envs, root)
-    with ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2))) as pool:
-        return list(pool.map(lambda e: one(e, root), envs))
+    stage = server_stage(server)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2)))
+    try:
+        return list(pool.map(lambda e: one(e, root, stage=stage), envs))
+    except BaseException:
+        if stage is not None:
+            stage.close()  # an interrupted run: stop the servers first, so no environment waits on them
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if stage is not None:
+            stage.close()
 
 
 def _source_files(env: Environment, root: Path) -> set[Path]:
@@ -126,11 +149,25 @@ def _prescan_sources(envs: list[Environment], root: Path) -> None:
     module.scan(sorted(files), conf["plugins"], conf.get("ignoreKeys", ()))
 
 
-def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None) -> Report:
+def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None,
+                 stage: server_mod.Stage | None = None) -> Report:
     directory = root / "rendered" / env.name
     if not directory.is_dir():
         raise UsageError(f"{relative(directory)}: not rendered yet; run `./dox render --env {env.name}` first")
+    started = time.monotonic()
     manifests = load_directory(directory)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the dry-runs run beside kubeconform and the policies
+        server_future = pool.submit(stage.check, manifests, env.kubernetes_version, directory, env.namespace,
+                                    env.name) if stage is not None else None
+        report = _validate_env_manifests(env, root, config, directory, manifests)
+        if server_future is not None:
+            report.diagnostics = sorted(report.diagnostics + server_future.result())
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyConfig | None, directory: Path,
+                            manifests: list[Manifest]) -> Report:
     workloads = [m for m in manifests if "argocd" not in m.path.relative_to(directory).parts[:1]]
     others = [m for m in manifests if m not in workloads]
     report = validate_manifests(env.name, workloads, env.kubernetes_version, env=env.name,
@@ -170,7 +207,8 @@ def _rule_ids() -> list[str]:
 
 
 def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES, namespace: str | None = None,
-                  config: engine.PolicyConfig | None = None, policy: Path | None = None) -> Report:
+                  config: engine.PolicyConfig | None = None, policy: Path | None = None,
+                  stage: server_mod.Stage | None = None) -> Report:
     """Any directory of manifests; ``policy`` (--policy) is a file in the format of environments/<env>/policy.yaml,
     merged over the repository's policy.yaml (levels, options, providedSecrets, roles by label selector)."""
     started = time.monotonic()
@@ -182,8 +220,22 @@ def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES,
     if len(manifests) >= 1000:  # long runs say what they are doing
         _stderr(f"validate {relative(directory)}: {len(manifests)} resources parsed in "
                 f"{time.monotonic() - started:.1f} s; running kubeconform and {len(_rule_ids())} policy rules...")
-    return validate_manifests(relative(directory), manifests, kubernetes_version, env=None, namespace=namespace,
-                              config=config)
+    pool = ThreadPoolExecutor(max_workers=1)  # the dry-runs run beside kubeconform and the policies
+    try:
+        server_future = pool.submit(stage.check, manifests, kubernetes_version, directory, namespace or "default",
+                                    relative(directory)) if stage is not None else None
+        report = validate_manifests(relative(directory), manifests, kubernetes_version, env=None,
+                                    namespace=namespace, config=config)
+        if server_future is not None:
+            report.diagnostics = sorted(report.diagnostics + server_future.result())
+    except BaseException:
+        if stage is not None:
+            stage.close()  # interrupted or failed: stop the server before waiting for the stage's thread
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    report.seconds = time.monotonic() - started
+    return report
 
 
 def emit(reports: list[Report], fmt: str, out=sys.stdout, progress: Progress = _stderr) -> None:
@@ -209,6 +261,8 @@ def emit(reports: list[Report], fmt: str, out=sys.stdout, progress: Progress = _
 
         docs = {rid: (m.__doc__ or rid).strip().splitlines()[0] for rid, m in REGISTRY.items()}
         docs["schema"] = "kubeconform: strict schema validation"
+        docs[server_mod.RULE] = "the pinned kube-apiserver's dry-run apply: rejections and warnings"
+        docs[server_mod.STORED_RULE] = "every field a manifest sets is stored by the API server with the same value"
         print(diag.to_sarif(everything, docs), file=out)
     errors = sum(r.errors for r in reports)
     if errors:
