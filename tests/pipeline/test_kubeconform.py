@@ -87,7 +87,7 @@ def test_crd_metadata_and_preserved_fields_stay_open(tmp_path):
     ---
     apiVersion: argoproj.io/v1alpha1
     kind: Application
-    metadata: {name: two, namespace: argocd, labels: {any: thing}, finalizers: [resources-finalizer.argocd.argoproj.io]}
+    metadata: {name: two, namespace: argocd, labels: {any: thing}, finalizers: [resources-finalizer.argocd.argoproj.io/foreground]}
     spec:
       project: web
       source:

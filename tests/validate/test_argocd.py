@@ -25,7 +25,7 @@ spec:
 ---
 apiVersion: argoproj.io/v1alpha1
 kind: Application
-metadata: {name: shop, namespace: argocd, finalizers: [resources-finalizer.argocd.argoproj.io]}
+metadata: {name: shop, namespace: argocd, finalizers: [resources-finalizer.argocd.argoproj.io/foreground]}
 spec:
   project: %(project)s
   source: {repoURL: "file:///repo", path: %(path)s, targetRevision: main}
@@ -95,12 +95,12 @@ def test_manual_sync_and_missing_finalizer_fail_the_sync_rule(tmp_path):
     (tmp_path / "a").mkdir()
     run(tmp_path / "a", "argocd-sync")
     path = tmp_path / "a/rendered/shop/argocd/apps.yaml"
-    path.write_text(path.read_text().replace("finalizers: [resources-finalizer.argocd.argoproj.io]", "labels: {}")
+    path.write_text(path.read_text().replace("finalizers: [resources-finalizer.argocd.argoproj.io/foreground]", "labels: {}")
                     .replace("syncPolicy: {automated: {prune: true, selfHeal: true}, retry: {limit: 3}}", "syncPolicy: {}"))
     manifests = load_directory(path.parent)
     messages = [d.message for d in engine.run(manifests, config=config(), root=tmp_path / "a", only=["argocd-sync"])]
     assert any("no automated sync" in m for m in messages)
-    assert any("without the resources-finalizer.argocd.argoproj.io finalizer" in m for m in messages)
+    assert any("without the resources-finalizer.argocd.argoproj.io/foreground finalizer" in m for m in messages)
 
 
 def test_committed_applications_point_at_existing_rendered_paths():

@@ -9,4 +9,4 @@ def test_manual_sync_without_retry_or_finalizer_fails():
     messages = [d.message for d in run_rule("argocd-sync", "fail-manual")]
     assert any("no automated sync" in m for m in messages)
     assert any("no retry" in m for m in messages)
-    assert any("without the resources-finalizer.argocd.argoproj.io finalizer" in m for m in messages)
+    assert any("without the resources-finalizer.argocd.argoproj.io/foreground finalizer" in m for m in messages)

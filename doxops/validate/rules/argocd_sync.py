@@ -4,12 +4,12 @@ Every Argo CD Application has ``syncPolicy.automated`` with ``selfHeal: true``
 (a hand edit in the cluster is reverted), a declared ``prune`` (true or false,
 the environment's choice), and ``syncPolicy.retry``. Applications that deploy
 workloads (their project is not a bootstrap project: conf
-``bootstrapSuffix``) carry the ``resources-finalizer.argocd.argoproj.io``
+``bootstrapSuffix``) carry the ``resources-finalizer.argocd.argoproj.io/foreground``
 finalizer, so deleting one removes what it deployed, except what opts out.
 
 Passing::
 
-    metadata: {finalizers: [resources-finalizer.argocd.argoproj.io]}
+    metadata: {finalizers: [resources-finalizer.argocd.argoproj.io/foreground]}
     spec: {syncPolicy: {automated: {prune: true, selfHeal: true}, retry: {limit: 5}}}
 
 Failing: ``syncPolicy: {}`` (manual sync only), or no finalizer on a child.
@@ -30,7 +30,7 @@ LEVEL = "error"
 @dataclass(frozen=True)
 class Options:
     bootstrapSuffix: str = "-bootstrap"  #: projects of bootstrap Applications end with this (no finalizer needed)
-    finalizer: str = "resources-finalizer.argocd.argoproj.io"  #: the cascade finalizer children carry
+    finalizer: str = "resources-finalizer.argocd.argoproj.io/foreground"  #: the cascade finalizer children carry
 
 
 CONF = defaults(Options)
