@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from doxops.cluster import argocd as argocd_mod
+from doxops.cluster.argocd import install as install_mod
 from doxops.cluster.argocd import (CONTROLLER, IN_CLUSTER, REDIS, REPO_SERVER, ArgoCD, non_loopback, point_settings,
                                    run_reports, set_value)
 from doxops.errors import ToolError
@@ -152,8 +153,8 @@ def test_the_pull_requests_values_edit_keeps_everything_else(env_name):
 
 
 def test_a_missing_redis_server_names_the_package(monkeypatch):
-    monkeypatch.setattr(argocd_mod.shutil, "which", lambda name: None)
-    monkeypatch.setattr(argocd_mod.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(install_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr(install_mod.os, "access", lambda path, mode: False)
     with pytest.raises(ToolError, match=r"apt-get install redis-server"):
         argocd_mod.redis_server()
 
