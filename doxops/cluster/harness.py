@@ -12,7 +12,6 @@ The plain e2e's scenarios are :mod:`.scenarios` and :mod:`.rollouts`; Argo CD's 
 
 from __future__ import annotations
 
-import base64
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,6 @@ def load_docs(directory: Path) -> list[tuple[Path, dict]]:
             if doc:
                 out.append((path, doc))
     return out
-
 
 
 def is_running(pod: dict) -> bool:
@@ -215,17 +213,16 @@ class Harness:
             self.observe(f"External Secrets: simulated store {definition.kind} {store} (fake provider, generated "
                          f"values) holding {', '.join(definition.keys())}, for {len(external)} ExternalSecrets")
             return
-        # minikube: the three Secrets the README's task creates from the operator's environment.
-        wanted = {"git-credentials": {"username": "e2e-" + secrets.token_hex(4), "password": secrets.token_urlsafe(24)},
-                  "anthropic-api-key": {"api-key": secrets.token_urlsafe(32)},
-                  "redis-password": {"password": secrets.token_urlsafe(24)}}
-        for name, data in wanted.items():
-            self.api.create(f"{self.ns}/secrets", {
-                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "annotations": {"e2e.dox-asdlc.io/generated": "test values"}},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
-        self.observe("Secrets git-credentials, anthropic-api-key (api-key), redis-password (password) "
-                     "created with generated test values")
+        # minikube: the Secrets `./dox minikube-secrets` creates (its own function), from generated test values.
+        generated = {variable: "e2e-" + secrets.token_urlsafe(24) for keys in operate.MINIKUBE_SECRETS.values()
+                     for variable in keys.values()}
+        made = []
+        for manifest in operate.secret_manifests(self.env, generated):
+            manifest["metadata"].setdefault("annotations", {})["e2e.dox-asdlc.io/generated"] = "test values"
+            self.api.create(f"{self.ns}/secrets", manifest)
+            made.append(f"{manifest['metadata']['name']} ({', '.join(sorted(manifest['data']))})")
+        self.observe(f"Secrets {', '.join(made)} created as `./dox minikube-secrets` makes them, with generated "
+                     "test values")
 
     def apply_everything(self) -> None:
         targets = [self.manifests / "workloads"] + ([self.manifests / "argocd"] if self.argocd_docs else [])
