@@ -154,9 +154,11 @@ class ArgoHarness(Harness):
         generated = {"DOX_GIT_USERNAME": "e2e-" + secrets.token_hex(4), "DOX_GIT_TOKEN": secrets.token_urlsafe(24),
                      "ANTHROPIC_API_KEY": secrets.token_urlsafe(32), "DOX_REDIS_PASSWORD": secrets.token_urlsafe(24)}
         self.remote.dox("minikube-secrets", "--env", self.env.name, env={**self.kube_env(), **generated})
-        names = [s["metadata"]["name"] for s in self.api.items(f"{self.ns}/secrets")]
+        live = {s["metadata"]["name"]: sorted(s.get("data") or {}) for s in self.api.items(f"{self.ns}/secrets")}
+        wanted = {m["metadata"]["name"]: sorted(m["data"]) for m in operate.secret_manifests(self.env, generated)}
         self.check("Secrets created by `./dox minikube-secrets` (generated values, never printed)",
-                   len(names) >= len(operate.MINIKUBE_SECRETS), ", ".join(sorted(names)))
+                   all(live.get(name) == keys for name, keys in wanted.items()),
+                   f"wanted {wanted}; in the cluster {live}")
 
     def kube_env(self) -> dict[str, str]:
         home = self.remote.directory / "kube-home"
