@@ -93,15 +93,20 @@ def sockets(processes: Iterable[Process]) -> list[Socket]:
     """``(process, protocol, state, "local -> remote")`` of every TCP and UDP socket, in any state, that
     ``processes`` or their descendants hold, from /proc."""
     out = []
+    tables: dict[tuple[str, str], str] = {}  # read once per network namespace and table
     for process in processes:
         pids = descendants(process.pid)
         inodes = set().union(*(_socket_inodes(pid) for pid in pids))
         if not inodes:
             continue
+        namespace = ""
+        with contextlib.suppress(OSError):
+            namespace = os.readlink(f"/proc/{process.pid}/ns/net")
         for table in ("tcp", "tcp6", "udp", "udp6"):
             with contextlib.suppress(OSError):
-                text = Path(f"/proc/{process.pid}/net/{table}").read_text()
-                out += [(process.name, *row) for row in parse_table(text, table, inodes)]
+                if (namespace, table) not in tables or not namespace:
+                    tables[(namespace, table)] = Path(f"/proc/{process.pid}/net/{table}").read_text()
+                out += [(process.name, *row) for row in parse_table(tables[(namespace, table)], table, inodes)]
     return out
 
 
