@@ -1,5 +1,10 @@
 """Argo CD in the loop: a merge to a local git remote, synced into the local control plane by the real Argo CD.
 
+The package: :mod:`.install` (Argo CD's processes and Redis), :mod:`.remote` (the local git remote and
+the pull requests), :mod:`.harness` (the Applications' state, the set-up as a user does it),
+:mod:`.scenarios` (the scenarios below) and :mod:`.run` (one environment's run and its teardown). Its
+public names are re-exported here.
+
 For each environment, :func:`run_env` builds what a platform engineer has, on this machine only:
 
 1. **A remote.** A scratch copy of this repository (:func:`doxops.paths.copy_working_tree`) becomes a
@@ -9,21 +14,22 @@ For each environment, :func:`run_env` builds what a platform engineer has, on th
    ``./dox render`` is run in the copy and the change is committed and pushed, as a pull request would
    be. A check proves the committed ``rendered/<env>`` keeps its meaning: the workloads are byte for
    byte the repository's, the Argo CD objects differ in the repository URL and destination only.
-2. **A cluster with Argo CD.** The control plane of :mod:`.cluster` (with the same simulators), the
-   CRDs, Secrets and volumes as :mod:`.e2e` provides them, then :class:`ArgoCD`: Redis (Debian's
+2. **A cluster with Argo CD.** The control plane of :mod:`doxops.cluster.cluster` (with the same
+   simulators), the CRDs, Secrets and volumes as :class:`doxops.cluster.harness.Harness` provides them, then :class:`ArgoCD`: Redis (Debian's
    ``redis-server``), ``argocd-repo-server`` and ``argocd-application-controller`` (one pinned binary,
    the role picked by ``ARGOCD_BINARY_NAME``), with the configuration objects of
-   ``argocd-config.yaml``. The environment is bootstrapped with the real task,
+   ``config.yaml``. The environment is bootstrapped with the real task,
    ``./dox argocd-bootstrap --env <env>``, run inside the copy against this cluster.
-3. **The scenarios** (:class:`ArgoScenario`), each a named check in the report: the first sync (every
-   Application Synced and Healthy at the remote's head, the workloads Running on the simulated node);
+3. **The scenarios** (:class:`ArgoScenario`), each ending in named checks (a milestone after a wait is an
+   observation): the first sync (every Application Synced and Healthy at the remote's head, the workloads
+   Running on the simulated node);
    a merged pull request (``workers.maxReplicas`` and the orchestrator's ``LOG_LEVEL`` changed through
    values and re-rendered: the sync revision becomes the new commit, the HPA changes, the ConfigMap's
    consumer rolls to a new ReplicaSet and nothing else rolls); prune (a chart template removed: gone
    with ``prune: true``, still there and reported ``requiresPruning`` with ``prune: false`` until an
    operator's sync with prune); self-heal (the orchestrator scaled to 2 by hand returns to 1); steady
    state (Synced and Healthy through several reconciliations, no sync started: no perpetual diff);
-   loopback (every socket of every process); teardown (every process stopped, every port closed).
+   loopback (every socket of every process, in every state, sampled from the cluster's start); teardown (every process stopped, every port closed).
 
 Loopback only. Redis, the repo-server (gRPC and metrics) listen on 127.0.0.1 at free ports. The
 controller talks to the API server at 127.0.0.1 through the admin kubeconfig

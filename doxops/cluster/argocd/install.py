@@ -182,7 +182,7 @@ class ArgoCD:
         ]
 
     def config_objects(self) -> list[dict]:
-        """The objects of argocd-config.yaml, argocd-secret given a fresh server.secretkey."""
+        """The objects of config.yaml, argocd-secret given a fresh server.secretkey."""
         docs = [d for d in yaml.safe_load_all(CONFIG_FILE.read_text()) if d]
         for doc in docs:
             if doc["kind"] == "Secret" and doc["metadata"]["name"] == "argocd-secret":
