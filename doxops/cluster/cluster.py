@@ -24,14 +24,12 @@ everything that dials is pointed at 127.0.0.1:
   Service of type ExternalName naming 127.0.0.1 (no Endpoints, no ClusterIP).
 
 Nothing here applies upstream manifests: the few objects the harness creates (nodes,
-the metrics APIService and its Service, storage) are written out below.
+the metrics APIService and its Service) are written out in :mod:`.manifests`; the socket
+reading of the loopback proof is :mod:`.sockets`. Both are re-exported from here.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import ipaddress
 import json
 import os
 import shutil
@@ -52,16 +50,18 @@ import yaml
 from ..errors import ToolError
 from . import binaries as binaries_mod
 from .api import Api
+from .manifests import (CPU_ANNOTATION, LOOPBACK, METRICS_SERVICE, NODE_NAME, POD_CIDR, SERVICE_CIDR, STAGES_DIR,
+                        kubeconfig, kwok_configuration, metrics_api_manifests, node_manifest)
 from .pki import Pki, make_pki
 from .process import Process, stop_all, wait_until
+from .sockets import is_loopback_endpoint, non_loopback_sockets, sockets
 
-STAGES_DIR = Path(__file__).resolve().parent / "stages"
-LOOPBACK = "127.0.0.1"
-SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.0/16"
-NODE_NAME = "kwok-node-0"
-METRICS_SERVICE = ("kube-system", "metrics-server")
-CPU_ANNOTATION = "cpu-usage.e2e.dox-asdlc.io/"
+# Re-exported: these lived here before the split, and callers import them from here.
+__all__ = ["ALL_COMPONENTS", "CPU_ANNOTATION", "Cluster", "ClusterError", "Component", "LOOPBACK", "METRICS_SERVICE",
+           "NODE_NAME", "POD_CIDR", "Ports", "SERVICE_CIDR", "STAGES_DIR", "free_port", "is_loopback_endpoint",
+           "kubeconfig", "kwok_configuration", "metrics_api_manifests", "node_manifest", "non_loopback_sockets",
+           "sockets"]
+
 ALL_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server")
 
 Progress = Callable[[str], None]
@@ -106,68 +106,6 @@ class Component:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
-
-
-def kubeconfig(server: str, pki: Pki, user: str = "admin") -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "e2e", "cluster": {"server": server, "certificate-authority": str(pki.ca)}}],
-        "users": [{"name": user, "user": {"client-certificate": str(pki.cert(user)),
-                                         "client-key": str(pki.key(user))}}],
-        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
-        "current-context": "e2e",
-    }
-
-
-def kwok_configuration() -> dict:
-    """kwok's own options (in its --config file): no exec/logs/port-forward handlers, no profiling."""
-    return {
-        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-        "kind": "KwokConfiguration",
-        # A configuration given replaces kwok's defaults entirely: the parallelism settings must be stated.
-        "options": {"enableDebuggingHandlers": False, "enableProfilingHandler": False,
-                    "enableContentionProfiling": False, "podPlayStageParallelism": 4,
-                    "nodePlayStageParallelism": 4, "nodeLeaseParallelism": 4, "podsOnNodeSyncParallelism": 1,
-                    "enablePodsOnNodeSyncListPager": True, "enablePodsOnNodeSyncStreamWatch": False},
-    }
-
-
-def node_manifest(name: str) -> dict:
-    """A simulated node; kwok (annotation selector) fills its status, addresses and kubelet port."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {
-                "kwok.x-k8s.io/node": "fake",
-                "node.alpha.kubernetes.io/ttl": "0",
-                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
-            },
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "type": "kwok"},
-        },
-        "spec": {},
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
-    }
-
-
-def metrics_api_manifests(port: int, ca_bundle: bytes) -> list[dict]:
-    """The metrics.k8s.io APIService and the ExternalName Service (127.0.0.1) it is reached through."""
-    namespace, name = METRICS_SERVICE
-    return [
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": name}},
-         "spec": {"type": "ExternalName", "externalName": LOOPBACK}},
-        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-         "metadata": {"name": "v1beta1.metrics.k8s.io"},
-         "spec": {"group": "metrics.k8s.io", "version": "v1beta1",
-                  "service": {"namespace": namespace, "name": name, "port": port},
-                  "caBundle": base64.b64encode(ca_bundle).decode(),
-                  "groupPriorityMinimum": 100, "versionPriority": 100}},
-    ]
 
 
 class Cluster:
@@ -468,71 +406,3 @@ class Cluster:
     def socket_report(self) -> list[tuple[str, str, str, str]]:
         """``(process, protocol, state, "local -> remote")`` for every socket of every process we started."""
         return sockets([p for p in self.processes if p.alive])
-
-
-# ---------------------------------------------------------------------- socket inspection (loopback proof)
-
-_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "0A": "LISTEN", "07": "UNCONNECTED"}
-
-
-def _decode_v4(hex_address: str) -> str:
-    address, port = hex_address.split(":")
-    octets = [str(int(address[i:i + 2], 16)) for i in range(6, -1, -2)]
-    return f"{'.'.join(octets)}:{int(port, 16)}"
-
-
-def _decode_v6(hex_address: str) -> str:
-    address, port = hex_address.split(":")
-    words = [address[i:i + 8] for i in range(0, 32, 8)]
-    raw = b"".join(bytes.fromhex(w)[::-1] for w in words)
-    ip = ipaddress.IPv6Address(raw)
-    shown = str(ip.ipv4_mapped) if ip.ipv4_mapped else str(ip)
-    return f"[{shown}]:{int(port, 16)}"
-
-
-def sockets(processes: list[Process]) -> list[tuple[str, str, str, str]]:
-    """``(process, protocol, state, "local -> remote")`` of every TCP and UDP socket of ``processes``, from /proc."""
-    out = []
-    for process in processes:
-        inodes = set()
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{process.pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{process.pid}/fd/{fd}")
-                    if target.startswith("socket:["):
-                        inodes.add(target[8:-1])
-        for table, decode in (("tcp", _decode_v4), ("tcp6", _decode_v6), ("udp", _decode_v4), ("udp6", _decode_v6)):
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{process.pid}/net/{table}").read_text().splitlines()[1:]:
-                    fields = line.split()
-                    if fields[9] in inodes and fields[3] in _STATES:
-                        out.append((process.name, table.rstrip("6"), _STATES[fields[3]],
-                                    f"{decode(fields[1])} -> {decode(fields[2])}"))
-    return out
-
-
-def is_loopback_endpoint(endpoint: str) -> bool:
-    host = endpoint.rsplit(":", 1)[0].strip("[]")
-    return host.startswith("127.") or host == "::1"
-
-
-def _unset(endpoint: str) -> bool:
-    return endpoint.rsplit(":", 1)[1] == "0"
-
-
-def non_loopback_sockets(report: list[tuple[str, str, str, str]],
-                         allowed: Callable[[tuple[str, str, str, str]], bool] = lambda entry: False) -> list[str]:
-    """The sockets of a :func:`sockets` report that touch anything but 127.0.0.0/8 (or ::1), except ``allowed``.
-
-    A listening socket is judged by its local address; any other by both ends (an unset remote, port 0, is
-    an unconnected UDP socket and has no peer)."""
-    bad = []
-    for entry in report:
-        name, protocol, state, pair = entry
-        if allowed(entry):
-            continue
-        local, remote = pair.split(" -> ")
-        ends = [local] if state == "LISTEN" else [e for e in (local, remote) if not _unset(e)]
-        if not all(is_loopback_endpoint(e) for e in ends):
-            bad.append(f"{name}: {protocol} {state} {pair}")
-    return bad

@@ -13,9 +13,13 @@ charts render and are not run, because they would need images or the network:
 ``ExternalSecretsSimulator``
     Plays the External Secrets Operator for the ``external-secrets.io/v1`` objects. The
     test store is a ``ClusterSecretStore`` of the operator's ``fake`` provider, created
-    by :meth:`ExternalSecretsSimulator.create_store` with freshly generated random values
-    (``secrets.token_urlsafe``) for exactly the remote keys and properties the
-    ExternalSecrets ask for. For each ExternalSecret it reads that store, creates the
+    by :meth:`ExternalSecretsSimulator.create_store` from a fixed definition,
+    :func:`store_definition`: the secrets the environment's values say the store holds
+    (``global.secrets.*.remoteRef`` and ``global.externalSecrets.secretStoreRef``), with
+    freshly generated random values (``secrets.token_urlsafe``). It is never derived from
+    the ExternalSecrets it serves, so an ExternalSecret asking for a remote key or property
+    the store does not hold fails, as it would against the real store. For each
+    ExternalSecret it reads that store, creates the
     target Secret (owned by the ExternalSecret when ``creationPolicy: Owner``) and sets
     the ``Ready`` condition (``SecretSynced``), or ``Ready=False`` with the reason when
     the store or a key is missing. Values are never logged or printed.
@@ -30,6 +34,7 @@ import base64
 import json
 import secrets
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .api import MERGE, Api, ApiError
@@ -38,6 +43,55 @@ INGRESS_CLASS = "nginx"
 INGRESS_CONTROLLER = "k8s.io/ingress-nginx"
 INGRESS_ADDRESS = "127.0.0.1"
 ES_GROUP = "/apis/external-secrets.io/v1"
+
+
+@dataclass
+class StoreDefinition:
+    """A secret store: its kind and name, and ``{remote key: value}`` (a JSON object when it has properties)."""
+
+    kind: str
+    name: str
+    data: dict[str, str] = field(default_factory=dict)
+
+    def keys(self) -> list[str]:
+        """``key`` or ``key.property`` for everything the store holds (no values)."""
+        out = []
+        for key, value in sorted(self.data.items()):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            out += [f"{key}.{p}" for p in sorted(parsed)] if isinstance(parsed, dict) else [key]
+        return out
+
+
+def store_definition(values: dict, whole_key_properties: dict[str, list[str]]) -> StoreDefinition:
+    """The store the environment's values say exists, with generated values.
+
+    For each ``global.secrets.<name>``: its ``remoteRef.key`` holds ``remoteRef.property`` when one is
+    named; the whole value when the Secret has one ``key``; otherwise (every property becomes a key of
+    the Secret) the properties ``whole_key_properties[<name>]``, the Secret's keys as the repository
+    defines them (:data:`doxops.operate.MINIKUBE_SECRETS`).
+    """
+    global_values = values.get("global") or {}
+    ref = (global_values.get("externalSecrets") or {}).get("secretStoreRef") or {}
+    properties: dict[str, dict[str, str]] = {}
+    whole: dict[str, str] = {}
+    for name, settings in sorted((global_values.get("secrets") or {}).items()):
+        remote = (settings or {}).get("remoteRef") or {}
+        if not remote.get("key"):
+            raise ValueError(f"global.secrets.{name}.remoteRef.key is not set: the store's definition needs it")
+        if remote.get("property"):
+            properties.setdefault(remote["key"], {})[remote["property"]] = secrets.token_urlsafe(24)
+        elif settings.get("key"):
+            whole[remote["key"]] = secrets.token_urlsafe(24)
+        else:
+            if not whole_key_properties.get(name):
+                raise ValueError(f"global.secrets.{name}: no properties are defined for its whole remote key")
+            properties.setdefault(remote["key"], {}).update(
+                {p: secrets.token_urlsafe(24) for p in whole_key_properties[name]})
+    data = {**whole, **{k: json.dumps(v, sort_keys=True) for k, v in properties.items()}}
+    return StoreDefinition(ref.get("kind", "SecretStore"), ref.get("name", ""), data)
 
 
 def _now() -> str:
@@ -83,43 +137,19 @@ class ExternalSecretsSimulator:
 
     # ------------------------------------------------------------------ the test store
 
-    @staticmethod
-    def wanted_remote_values(external_secrets: list[dict]) -> dict[tuple[str, str], dict[str, str]]:
-        """``{(store kind, store name): {remote key: JSON object of generated properties}}``.
-
-        Each ``data[].remoteRef`` asks for one property of a remote key; each
-        ``dataFrom[].extract`` for a whole key (given two properties, ``username`` and
-        ``password``, when nothing else names its properties).
-        """
-        stores: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
-        for es in external_secrets:
-            spec = es.get("spec") or {}
-            ref = spec.get("secretStoreRef") or {}
-            store = stores.setdefault((ref.get("kind", "SecretStore"), ref.get("name", "")), {})
-            for item in spec.get("data") or []:
-                remote = item.get("remoteRef") or {}
-                store.setdefault(remote.get("key", ""), {})[remote.get("property") or "value"] = \
-                    secrets.token_urlsafe(24)
-            for item in spec.get("dataFrom") or []:
-                key = (item.get("extract") or {}).get("key")
-                if key and not store.get(key):
-                    store[key] = {"username": "e2e-" + secrets.token_hex(4), "password": secrets.token_urlsafe(24)}
-        return {k: {key: json.dumps(v, sort_keys=True) for key, v in keys.items()} for k, keys in stores.items()}
-
-    def create_store(self, external_secrets: list[dict]) -> list[str]:
-        """Create the stores the ExternalSecrets name, filled with generated values; returns their names."""
-        names = []
-        for (kind, name), values in self.wanted_remote_values(external_secrets).items():
-            if kind != "ClusterSecretStore":
-                raise ValueError(f"the simulator provides ClusterSecretStores only, not {kind} {name}")
-            self.api.create(f"{ES_GROUP}/clustersecretstores", {
-                "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
-                "metadata": {"name": name,
-                             "annotations": {"e2e.dox-asdlc.io/simulated": "test store with generated values"}},
-                "spec": {"provider": {"fake": {"data": [{"key": k, "value": v} for k, v in sorted(values.items())]}}},
-            })
-            names.append(name)
-        return names
+    def create_store(self, definition: "StoreDefinition") -> str:
+        """Create the store of ``definition`` (a fake-provider ClusterSecretStore); returns its name."""
+        if definition.kind != "ClusterSecretStore":
+            raise ValueError(f"the simulator provides ClusterSecretStores only, not {definition.kind} "
+                             f"{definition.name}")
+        self.api.create(f"{ES_GROUP}/clustersecretstores", {
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": definition.name,
+                         "annotations": {"e2e.dox-asdlc.io/simulated": "test store with generated values"}},
+            "spec": {"provider": {"fake": {"data": [{"key": k, "value": v}
+                                                    for k, v in sorted(definition.data.items())]}}},
+        })
+        return definition.name
 
     # ------------------------------------------------------------------ the sync
 
@@ -170,8 +200,9 @@ class ExternalSecretsSimulator:
                 continue
             try:
                 values = self._resolve(spec, data)
-            except (KeyError, ValueError, TypeError):
-                self._set_ready(es, "False", "SecretSyncedError", "a remote key or property is missing in the store")
+            except (KeyError, ValueError, TypeError) as exc:
+                self._set_ready(es, "False", "SecretSyncedError",
+                                f"a remote key or property is missing in the store: {exc}")
                 continue
             target = spec.get("target") or {}
             name = target.get("name") or meta["name"]
