@@ -158,7 +158,7 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
     manifests = load_directory(directory)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the dry-runs run beside kubeconform and the policies
         server_future = pool.submit(stage.check, manifests, env.kubernetes_version, directory, env.namespace,
-                                    env.name) if stage is not None else None
+                                    env.name, config=config, env=env.name) if stage is not None else None
         report = _validate_env_manifests(env, root, config, directory, manifests)
         if server_future is not None:
             report.diagnostics = sorted(report.diagnostics + server_future.result())
@@ -223,7 +223,7 @@ def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES,
     pool = ThreadPoolExecutor(max_workers=1)  # the dry-runs run beside kubeconform and the policies
     try:
         server_future = pool.submit(stage.check, manifests, kubernetes_version, directory, namespace or "default",
-                                    relative(directory)) if stage is not None else None
+                                    relative(directory), config=config) if stage is not None else None
         report = validate_manifests(relative(directory), manifests, kubernetes_version, env=None,
                                     namespace=namespace, config=config)
         if server_future is not None:

@@ -77,7 +77,7 @@ def test_secret_values_are_hidden_in_free_text():
 
 def test_server_warning_headers_are_unquoted():
     header = '299 - "spec.template.spec.containers[0].env[1]: hides previous definition of \\"HOME\\""'
-    assert server._warning_text(header) == 'spec.template.spec.containers[0].env[1]: hides previous definition of "HOME"'
+    assert server.warning_text(header) == 'spec.template.spec.containers[0].env[1]: hides previous definition of "HOME"'
 
 
 def test_cache_round_trip_and_corruption(tmp_path):
