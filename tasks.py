@@ -164,7 +164,8 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
 
 
 @dox_task
-def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False, unified=False):
+def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, rerender=False, unified=False,
+         no_server=False):
     """Show what a change does to each environment, resource by resource (a plan, not a patch).
 
     :param base: git ref of the old side (default HEAD)
@@ -175,22 +176,55 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
         differently, such as 1024Mi for 1Gi, are no change)
     :param rerender: render both sides from their sources instead of reading committed rendered/ trees
     :param unified: add a unified diff of each resource's YAML (masked like the rest) to text and markdown
+    :param no_server: do not ask the pinned kube-apiserver (127.0.0.1 only) which changes it refuses in place;
+        immutable fields are then not checked
     """
     from doxops import diff as diff_mod
 
     if format not in diff_mod.FORMATS:
         raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(diff_mod.FORMATS)}")
-    changes = diff_mod.run_diff(base, head, env or os.environ.get("DOX_ENV") or None, rerender)
+    verdict = None
+    if not no_server:
+        from doxops.validate import server
+
+        verdict = server.ImmutableCheck()
+    try:
+        changes = diff_mod.run_diff(base, head, env or os.environ.get("DOX_ENV") or None, rerender,
+                                    immutable=verdict)
+    finally:
+        if verdict is not None:
+            verdict.close()
+    note = _immutability_note(changes, verdict)
+    if note:
+        print(f"diff: {note}", file=sys.stderr)
     if format == "text":
         print(diff_mod.to_text(changes, unified), end="")
+        if note:
+            print(f"\nnote: {note}")
     elif format == "json":
         print(diff_mod.to_json(changes))
     else:
-        print(diff_mod.PART_BREAK.join(diff_mod.to_markdown(changes, with_unified=unified)))
+        parts = diff_mod.to_markdown(changes, with_unified=unified)
+        if note:
+            parts[-1] += f"\n> Note: {note}\n"
+        print(diff_mod.PART_BREAK.join(parts))
     real = diff_mod.changes_in_cluster(changes)
     if exit_code and real:
         raise errors.Findings(f"{len(real)} resource{'s' if len(real) != 1 else ''} change{'s' if len(real) == 1 else ''} "
                               "in the cluster")
+
+
+def _immutability_note(changes, verdict):
+    """What the reader must know about the immutable-field check: skipped (--no-server) or not judged for some."""
+    from doxops import diff as diff_mod
+
+    changed = [c for c in changes if c.action == diff_mod.CHANGE]
+    if verdict is None:
+        return ("immutability was not checked (--no-server): a change the API server refuses in place shows as an "
+                "ordinary change" if changed else "")
+    if verdict.unjudged:
+        return "immutability was not checked for " + "; ".join(verdict.unjudged)
+    return ""
 
 
 @dox_task

@@ -55,7 +55,10 @@ WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 #: The API server's answer for one changed object: the fields it refuses to change in place
 #: (``[]`` when the change is allowed). Called with the environment's key and the raw (unmasked) base
-#: and head objects, for every changed resource.
+#: and head objects, for every changed resource; a verdict with ``wants_apply_mode = True`` is also given
+#: the Application's apply mode as keywords (``server_side``, ``validate``: its syncOptions
+#: ``ServerSideApply=true`` and ``Validate=false``), as the server's answer depends on it
+#: (doxops.validate.server.ImmutableCheck).
 ImmutableVerdict = Callable[[Key, dict, dict], Sequence[str]]
 
 
@@ -68,6 +71,8 @@ class SyncPolicy:
     prune: bool
     prune_last: bool = False
     default_prune: str | None = None  # Prune=... in the Application's syncOptions
+    server_side: bool = False  # ServerSideApply=true in its syncOptions
+    validate: bool = True  # not Validate=false
 
     @property
     def label(self) -> str:
@@ -105,7 +110,9 @@ def policies(docs: dict[Key, dict]) -> dict[str, list[SyncPolicy]]:
         sync_options = [str(o) for o in sync.get("syncOptions") or []]
         out.setdefault(key[0], []).append(SyncPolicy(
             application=key[4], path=path, prune=bool((sync.get("automated") or {}).get("prune")),
-            prune_last="PruneLast=true" in sync_options, default_prune=_option(sync_options, "Prune")))
+            prune_last="PruneLast=true" in sync_options, default_prune=_option(sync_options, "Prune"),
+            server_side=_option(sync_options, "ServerSideApply") == "true",
+            validate=_option(sync_options, "Validate") != "false"))
     return out
 
 
@@ -190,7 +197,7 @@ def arrange(changes: list[Change], before: dict[Key, dict], after: dict[Key, dic
             change.wave = wave(after[change.key])
             change.rollout = rollout(change, after[change.key])
         if change.action == CHANGE and immutable is not None:
-            change.immutable = sorted(immutable(change.key, before[change.key], after[change.key]))
+            change.immutable = sorted(ask(immutable, change.key, before[change.key], after[change.key], policy))
     by_app: dict[SyncPolicy, list[Change]] = {}
     for change in changes:
         by_app.setdefault(chosen[change.key], []).append(change)
@@ -205,6 +212,13 @@ def arrange(changes: list[Change], before: dict[Key, dict], after: dict[Key, dic
                 _KIND_RANK.get(c.key[2], 0), c.key[4], c.key[3])
 
     return sorted(changes, key=order)
+
+
+def ask(immutable: ImmutableVerdict, key: Key, base: dict, head: dict, policy: SyncPolicy) -> Sequence[str]:
+    """The verdict on one change, with the Application's apply mode when the verdict wants it."""
+    if getattr(immutable, "wants_apply_mode", False):
+        return immutable(key, base, head, server_side=policy.server_side, validate=policy.validate)
+    return immutable(key, base, head)
 
 
 def _prune_waves(prunes: list[Change], policy: SyncPolicy, synced: list[int], before: dict[Key, dict]) -> None:

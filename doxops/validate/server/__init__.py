@@ -29,10 +29,13 @@ object's content and everything else that decides the answer: the server and etc
 CRD sources, the labels of the object's namespace, the apply mode and this package's code. An unchanged
 object is never sent again, and when every object is answered from the cache no server is started.
 
+The same servers answer the diff's question "can this change be made in place?" (:class:`ImmutableCheck`).
+
 Modules: ``common`` (rule ids, annotations, the error type), ``modes`` (how Argo CD applies an object),
 ``masking`` (secret values out of messages), ``findings`` (answers as findings; stored-as-written),
 ``cache`` (what decides an answer, the result cache), ``apiserver`` (one server: HTTP, discovery, CRDs,
-namespaces, applies), ``pool`` (the servers of a run), ``stage`` (validate's stage).
+namespaces, applies), ``pool`` (the servers of a run), ``stage`` (validate's stage), ``immutable`` (the
+diff's immutable-field verdict).
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ from .cache import ResultCache, ServerSpec, server_spec
 from .common import (EXEMPT_PREFIX, FIELD_MANAGER, HINT, LAST_APPLIED, RULE, STORED_RULE, SYNC_OPTIONS, TRACKING,
                      WORKERS, Progress, StageError)
 from .findings import field_pointer, pointer_field, stored_differences, warning_text
+from .immutable import HINT as IMMUTABLE_HINT
+from .immutable import ImmutableCheck, merge_patch
 from .masking import hide, secret_strings
 from .modes import Mode, apply_modes
 from .pool import Pool
 from .stage import Stage
 
-__all__ = ["EXEMPT_PREFIX", "FIELD_MANAGER", "HINT", "LAST_APPLIED", "Mode",
+__all__ = ["EXEMPT_PREFIX", "FIELD_MANAGER", "HINT", "IMMUTABLE_HINT", "ImmutableCheck", "LAST_APPLIED", "Mode",
            "Pool", "Progress", "RULE", "ResultCache", "STORED_RULE", "SYNC_OPTIONS", "Server", "ServerSpec", "Stage",
-           "StageError", "TRACKING", "WORKERS", "apply_modes", "field_pointer", "hide",
+           "StageError", "TRACKING", "WORKERS", "apply_modes", "field_pointer", "hide", "merge_patch",
            "pointer_field", "secret_strings", "server_spec", "stored_differences", "warning_text"]
