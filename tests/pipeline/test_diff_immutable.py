@@ -56,7 +56,9 @@ def load(name: str) -> dict:
 
 
 def hitl_ui(change=None) -> tuple[dict, dict]:
+    """hitl-ui's Deployment (with a literal env entry, LOG_FORMAT) and a copy after ``change``."""
     base = load("deployment-hitl-ui.yaml")
+    base["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "LOG_FORMAT", "value": "text"})
     head = copy.deepcopy(base)
     if change:
         change(head)
@@ -78,9 +80,8 @@ def test_a_selector_change_cannot_be_made_in_place(check, server_side):
 
 @pytest.mark.parametrize("change", [
     lambda doc: doc["spec"].update(replicas=3),
-    lambda doc: doc["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "LOG_FORMAT", "value": "json"}),
-    lambda doc: doc["spec"]["template"]["spec"]["containers"][0]["env"].__setitem__(
-        0, {**doc["spec"]["template"]["spec"]["containers"][0]["env"][0], "value": "changed"}),
+    lambda doc: doc["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "LOG_LEVEL", "value": "DEBUG"}),
+    lambda doc: doc["spec"]["template"]["spec"]["containers"][0]["env"][-1].update(value="json"),
 ], ids=["replicas", "env-added", "env-value"])
 def test_ordinary_changes_are_allowed_in_place(check, change):
     base, head = hitl_ui(change)
