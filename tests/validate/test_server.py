@@ -306,3 +306,69 @@ def test_ctrl_c_while_the_server_starts_stops_it_and_exits_3(tmp_path, repo_copy
     assert proc.returncode == 3 and "interrupted" in err, err
     assert "Traceback" not in err
     assert not servers() - before  # etcd and kube-apiserver were stopped
+
+
+# --------------------------------------------------------------------------- the stage's rules in the policy
+
+
+STAGE_FIXTURES = ["api-server/pass-service.yaml", "api-server/fail-string-target-port.yaml",
+                  "stored-as-written/pass-canonical-quantity.yaml",
+                  "stored-as-written/fail-non-canonical-quantity.yaml"]
+
+
+@pytest.mark.parametrize("fixture", STAGE_FIXTURES)
+def test_stage_rule_fixtures(fixture, stage, tmp_path):
+    """The fixtures of the stage's registered rules (test_rule_coverage.py), judged by the real server."""
+    from doxops.validate.manifests import load_directory
+    from tests.validate.helpers import FIXTURES
+
+    rule_id, name = fixture.split("/")
+    directory = tmp_path / "fixture"
+    directory.mkdir()
+    (directory / name).write_text((FIXTURES / rule_id / name).read_text())
+    found = [d for d in stage.check(load_directory(directory), "1.36", directory, "fixtures") if d.rule == rule_id]
+    if name.startswith("pass"):
+        assert found == [], found
+    else:
+        assert found and all(d.path.endswith(name) for d in found), found
+
+
+def duplicate_home(docs, exempt: bool = False):
+    deployment = docs["deployment-hitl-ui.yaml"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container.setdefault("env", [])
+    container["env"] += [{"name": "HOME", "value": "/tmp"}, {"name": "HOME", "value": "/home/app"}]
+    if exempt:
+        deployment["metadata"].setdefault("annotations", {})["exempt.dox-asdlc.io/api-server"] = \
+            "the image reads the last HOME; fixed upstream in 1.5"
+
+
+def test_an_exemption_suppresses_an_api_server_warning_and_is_not_an_unknown_rule(tmp_path, stage):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "exempt").mkdir()
+    found, report = run(case(tmp_path / "plain", duplicate_home), stage)
+    assert any("hides previous definition" in d.message for d in found)  # the warning the exemption must hide
+    found, report = run(case(tmp_path / "exempt", lambda docs: duplicate_home(docs, exempt=True)), stage)
+    assert not any("HOME" in d.message for d in found), found
+    assert not [d for d in report.diagnostics if d.rule == "exemption"], report.diagnostics
+
+
+def test_policy_levels_of_the_stage_rules(tmp_path, stage):
+    """`--policy` (like environments/<env>/policy.yaml) sets the levels: stored-as-written as an error fails
+    validation; api-server off drops even a rejection."""
+    def change(docs):
+        container = docs["deployment-hitl-ui.yaml"]["spec"]["template"]["spec"]["containers"][0]
+        container["resources"]["limits"]["memory"] = "1024Mi"  # stored as 1Gi
+        docs["service-hitl-ui.yaml"]["spec"]["ports"][0]["targetPort"] = "3000"
+
+    (tmp_path / "d").mkdir()
+    directory = case(tmp_path / "d", change)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  stored-as-written: {level: error}\n  api-server: {level: off}\n")
+    report = runner.validate_path(directory, "1.36", "dox-asdlc", policy=policy, stage=stage)
+    mine = [d for d in report.diagnostics if d.rule in (server.RULE, server.STORED_RULE)]
+    assert [d.rule for d in mine] and {d.rule for d in mine} == {"stored-as-written"}, mine
+    assert {d.level for d in mine} == {"error"} and exits_with_findings(report)
+    default = runner.validate_path(directory, "1.36", "dox-asdlc", stage=stage)  # the server's own levels
+    levels = {(d.rule, d.level) for d in default.diagnostics if d.rule in (server.RULE, server.STORED_RULE)}
+    assert levels == {("api-server", "error"), ("stored-as-written", "warning")}, levels

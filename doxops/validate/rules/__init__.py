@@ -1,10 +1,14 @@
-"""The rule registry: id -> module. Add a rule by adding its module here."""
+"""The rule registry: id -> module. Add a rule by adding its module here.
+
+``api-server`` and ``stored-as-written`` are the API-server stage's rules (their module has ``STAGE``): the
+stage reports their findings; registering them lets policy.yaml set their levels and exemptions name them."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
 from . import (
+    api_server,
     argocd_project,
     argocd_source,
     argocd_sync,
@@ -23,6 +27,7 @@ from . import (
     service_address,
     service_selector,
     singleton,
+    stored_as_written,
 )
 
 REGISTRY: dict[str, ModuleType] = {
@@ -46,5 +51,7 @@ REGISTRY: dict[str, ModuleType] = {
         argocd_project,
         argocd_source,
         argocd_sync,
+        api_server,
+        stored_as_written,
     )
 }
