@@ -98,7 +98,7 @@ def test_a_value_outside_a_literal_is_rejected(tmp_path):
     ("environments/prod/policy.yaml", "rules: {}\nprovidedSecret: {a: null}\n",
      ["environments/prod/policy.yaml:2: unknown key 'providedSecret'", "known keys: rules, providedSecrets"]),
     ("policy.yaml", "rules:\n  no-such-rule: {level: error}\n",
-     ["policy.yaml:2: unknown rule 'no-such-rule'", "known rules: argocd-project"]),
+     ["policy.yaml:2: unknown rule 'no-such-rule'", "known rules: api-server, argocd-project"]),
     ("policy.yaml", "rules:\n  probes: {level: fatal}\n", ["policy.yaml:2: rule probes: level 'fatal' is not one of"]),
     ("policy.yaml", "rules:\n  probes: {levle: error}\n", ["policy.yaml:2: rule probes: unknown setting 'levle'"]),
     ("policy.yaml", "rules:\n  probes: [error]\n", ["policy.yaml:2: rule probes: expected a map"]),
