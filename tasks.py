@@ -185,9 +185,11 @@ def diff(c, base="HEAD", head=None, env=None, format="text", exit_code=False, re
         raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(diff_mod.FORMATS)}")
     verdict = None
     if not no_server:
+        from doxops import environments
         from doxops.validate import server
 
-        verdict = server.ImmutableCheck()
+        verdict = server.ImmutableCheck(kubernetes_versions={e.name: e.kubernetes_version
+                                                             for e in environments.discover()})
     try:
         changes = diff_mod.run_diff(base, head, env or os.environ.get("DOX_ENV") or None, rerender,
                                     immutable=verdict)

@@ -132,6 +132,16 @@ def test_a_kind_without_a_crd_is_not_judged_and_starts_nothing(tmp_path):
     assert broken.starts == 0 and "no CRD for Widget" in check.unjudged[0]
 
 
+def test_an_environment_targeting_another_minor_is_exit_3_naming_it(tmp_path):
+    check = server.ImmutableCheck(pool=server.Pool(binaries={}), cache=server.ResultCache(tmp_path / "v"),
+                                  progress=lambda m: None, kubernetes_versions={"prod": "1.35.2"})
+    base, head = hitl_ui(add_tier)
+    with pytest.raises(server.StageError) as caught:
+        check(KEY, base, head)
+    assert caught.value.code == 3 and "1.35" in caught.value.message and "--no-server" in caught.value.message
+    assert check.pool.starts == 0
+
+
 def test_merge_patch_sets_changes_and_removes_what_the_head_drops():
     old = {"a": 1, "b": {"c": 1, "d": 2}, "l": [1, 2], "same": {"x": 1}}
     new = {"a": 1, "b": {"c": 2}, "l": [1], "n": "new", "same": {"x": 1}}

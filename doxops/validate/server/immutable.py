@@ -71,7 +71,10 @@ class ImmutableCheck:
     wants_apply_mode = True
 
     def __init__(self, pool: Pool | None = None, cache: ResultCache | None = None,
-                 progress: Progress = stderr_progress) -> None:
+                 progress: Progress = stderr_progress, kubernetes_versions: dict[str, str] | None = None) -> None:
+        """``kubernetes_versions``: each environment's ``kubeVersion``; one whose minor is not the pinned server's
+        is exit 3 (its verdict would be another version's)."""
+        self.kubernetes_versions = kubernetes_versions or {}
         self.own_pool = pool is None
         self.pool = pool or Pool(progress=progress, hint=HINT, who="diff")
         self.cache = cache or ResultCache(cache_dir() / "apiserver" / "immutable")
@@ -93,6 +96,7 @@ class ImmutableCheck:
                  validate: bool = True) -> list[str]:
         mode = own_mode(head, Mode(server_side, validate))
         spec = server_spec()
+        self._check_version(key[0], spec.kubernetes, spec.minor)
         question = content_key("immutable", code_digest(), spec.kubernetes, spec.etcd, spec.crds, mode.key, base, head)
         cached = self.cache.get(question)
         if cached is not None:
@@ -115,6 +119,15 @@ class ImmutableCheck:
         if fields is not None:
             self.cache.put(question, fields)
         return fields or []
+
+    def _check_version(self, env: str, pinned: str, minor: str) -> None:
+        from ...schemas import minor_of  # noqa: PLC0415
+
+        wanted = self.kubernetes_versions.get(env)
+        if wanted and minor_of(wanted) != minor:
+            raise StageError(f"{env}: targets Kubernetes {minor_of(wanted)}, but the only kube-apiserver pinned for "
+                             f"the immutable-field check is {pinned} ([cluster.kubernetes] in tools.toml); target "
+                             f"{minor} or pin a server of that minor, or {HINT}")
 
     def _ask(self, server: Server, digest: str, base: dict, head: dict, mode: Mode, title: str) -> list[str] | None:
         namespace = f"dox-immutable-{digest}"
