@@ -86,7 +86,6 @@ class Stage:
                 f"{name + ': ' if name else ''}targets Kubernetes {minor_of(kubernetes_version)}, but the only "
                 f"kube-apiserver pinned for the API-server stage is {spec.kubernetes} ([cluster.kubernetes] in "
                 f"tools.toml); target {spec.minor} or pin a server of that minor, or {HINT}")
-        wanted_levels = levels(config, env)
         mode_of = apply_modes(manifests, directory)
         namespace_labels = {m.name: labels_of(m.data) for m in manifests if m.kind == "Namespace" and m.api_version == "v1"}
         code = code_digest()
@@ -109,6 +108,7 @@ class Stage:
         if missing:
             answers.update(self._send(missing, spec, namespace_labels, name))
         out = []
+        wanted_levels = levels(config, env) if any(answers.values()) else {}  # the policy is read only when needed
         for item in items:
             m = item.manifest
             for finding in answers.get(item.key, []):
