@@ -88,7 +88,7 @@ class Stage:
                 f"tools.toml); target {spec.minor} or pin a server of that minor, or {HINT}")
         mode_of = apply_modes(manifests, directory)
         namespace_labels = {m.name: labels_of(m.data) for m in manifests if m.kind == "Namespace" and m.api_version == "v1"}
-        code = code_digest()
+        code = code_digest(without=("immutable.py",))
         items: list[Item] = []
         for m in manifests:
             mode = mode_of(m)
