@@ -286,12 +286,17 @@ def test_ctrl_c_while_the_server_starts_stops_it_and_exits_3(tmp_path, repo_copy
     import subprocess
     import sys
 
+    # The run's servers live under its own TMPDIR, so servers other runs on this machine start are not counted.
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+
     def servers() -> set[str]:
-        return set(subprocess.run(["pgrep", "-f", "dox-validate-cluster-"], capture_output=True,
+        return set(subprocess.run(["pgrep", "-f", f"{own_tmp}/dox-validate-cluster-"], capture_output=True,
                                   text=True).stdout.split())
 
     before = servers()
-    env = {**os.environ, "PYTHONPATH": str(repo_copy), "DOX_CACHE_DIR": str(_hermetic_cache(tmp_path))}
+    env = {**os.environ, "PYTHONPATH": str(repo_copy), "DOX_CACHE_DIR": str(_hermetic_cache(tmp_path)),
+           "TMPDIR": str(own_tmp)}
     proc = subprocess.Popen([sys.executable, "-m", "doxops", "validate", "--force"], cwd=repo_copy, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
