@@ -24,7 +24,7 @@ from .refs import resolve
 from .replay import Rehearsal, Step, Tamper, rehearse_env
 from .verdict import Verdict, judge
 
-__all__ = ["FORMATTERS", "Rehearsal", "Step", "Tamper", "Verdict", "judge", "rehearse", "rehearse_chain",
+__all__ = ["FORMATTERS", "Rehearsal", "Step", "Tamper", "Verdict", "conclude", "judge", "rehearse", "rehearse_chain",
            "resolve"]
 
 
@@ -71,6 +71,12 @@ def rehearse(env: str | None = None, base: str | None = None, head: str | None =
                                           progress=progress, paths=paths, tamper=tamper)
     text = FORMATTERS[fmt](rehearsals, verdicts)
     print(text, flush=True)
+    conclude(rehearsals, verdicts)
+    return text
+
+
+def conclude(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> None:
+    """Raise Findings (exit 1) naming every failed sync, disagreement and failed check; else return."""
     problems = [f"{v.env}: {v.failure}" for v in verdicts if v.failure]
     problems += [f"{v.env}: {i.title}: {i.why}" for v in verdicts for i in v.disagreements]
     problems += [f"{r.env}: {c.name}: {c.detail[:400]}" for r in rehearsals for c in r.report.failures]
@@ -79,4 +85,3 @@ def rehearse(env: str | None = None, base: str | None = None, head: str | None =
     if problems:
         raise Findings("rehearse: the plan and the rehearsal do not agree, or the rehearsal failed:\n  "
                        + "\n  ".join(problems))
-    return text

@@ -101,7 +101,14 @@ def sync_outcome(app: dict, revision: str) -> SyncOutcome:
     out.requires_pruning = {(r.get("kind"), r.get("namespace") or "", r.get("name"))
                             for r in status.get("resources") or [] if r.get("requiresPruning")}
     target = result.get("revision") or ((op.get("operation") or {}).get("sync") or {}).get("revision")
+    sync, health = (status.get("sync") or {}), (status.get("health") or {})
+    off = [r for r in status.get("resources") or [] if r.get("status") != "Synced" and not r.get("requiresPruning")]
     if target != revision:
+        # Nothing to apply at this revision (its manifests equal the live state): no operation is started.
+        out.done = (sync.get("status") == "Synced" and sync.get("revision") == revision
+                    and health.get("status") == "Healthy" and not off and op.get("phase") != "Running")
+        if out.done:
+            out.phase, out.results = "none needed (Synced at the head)", []
         return out
     refused = [r for r in out.results if r.get("status") == "SyncFailed"]
     message = op.get("message") or ""
@@ -110,8 +117,6 @@ def sync_outcome(app: dict, revision: str) -> SyncOutcome:
         out.reason = "; ".join(f"{r.get('kind')} {r.get('namespace')}/{r.get('name')}: {r.get('message')}"
                                for r in refused) or message or out.phase
         return out
-    sync, health = (status.get("sync") or {}), (status.get("health") or {})
-    off = [r for r in status.get("resources") or [] if r.get("status") != "Synced" and not r.get("requiresPruning")]
     settled = str(status.get("reconciledAt") or "") >= str(op.get("finishedAt") or "~")
     out.done = (out.phase == "Succeeded" and sync.get("revision") == revision and health.get("status") == "Healthy"
                 and not off and settled)
