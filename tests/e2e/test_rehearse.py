@@ -3,8 +3,10 @@
 The usage errors run without a cluster. The corpus is one chain of commits rehearsed in sequence on
 one control plane per environment (both side by side): the issue's "done when" commit first (prod's
 ``workers.maxReplicas`` changed, hitl-ui's NetworkPolicy removed), then an image bump, a ConfigMap
-value that rolls its consumer through the checksum annotation, and the KnowledgeStore's resources
-written as equal quantities. A tampered plan (the NetworkPolicy "will be pruned" on prod) judged
+value that rolls its consumer through the checksum annotation, the KnowledgeStore's resources
+written as equal quantities, an added ConfigMap, and (last, since the sync fails) a label added to
+hitl-ui's immutable ``spec.selector``. minikube (``prune: true``) prunes the removed NetworkPolicy and
+sees no change from the prod-only commits. A tampered plan (the NetworkPolicy "will be pruned" on prod) judged
 against the same observations disagrees and makes the exit code 1.
 """
 
@@ -89,10 +91,47 @@ def equal_quantities(repo: Path) -> None:
     path.write_text(text[:start] + tail)
 
 
+EXTRA_CONFIGMAP = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: release-notes
+  namespace: dox-asdlc
+  annotations:
+    argocd.argoproj.io/sync-wave: "-1"
+data:
+  NOTES: rehearsed
+"""
+
+SELECTOR_PATCH = """patches:
+  - target: {kind: Deployment, name: hitl-ui}
+    patch: |-
+      - op: add
+        path: /spec/selector/matchLabels/tier
+        value: web
+      - op: add
+        path: /spec/template/metadata/labels/tier
+        value: web
+"""
+
+
+def added_resource(repo: Path) -> None:
+    (repo / "environments" / "prod" / "release-notes.yaml").write_text(EXTRA_CONFIGMAP)
+    path = repo / "environments" / "prod" / "kustomization.yaml"
+    path.write_text(path.read_text() + "resources:\n  - release-notes.yaml\n")
+
+
+def immutable_selector(repo: Path) -> None:
+    path = repo / "environments" / "prod" / "kustomization.yaml"
+    path.write_text(path.read_text() + SELECTOR_PATCH)
+
+
 CORPUS = [("done when: workers.maxReplicas 10 -> 8, hitl-ui NetworkPolicy removed", done_when),
           ("image bump: workers 1.4.2 -> 1.4.3", image_bump),
           ("ConfigMap value: orchestrator LOG_LEVEL DEBUG (rolls through checksum/config)", config_value),
-          ("equal quantities: KnowledgeStore resources as 1024Mi / 2000m / 4096Mi", equal_quantities)]
+          ("equal quantities: KnowledgeStore resources as 1024Mi / 2000m / 4096Mi", equal_quantities),
+          ("added resource: ConfigMap release-notes", added_resource),
+          # last: a refused sync leaves the cluster between two commits and ends the chain
+          ("immutable: a label added to hitl-ui's spec.selector", immutable_selector)]
 
 
 # ---------------------------------------------------------------------- usage, no cluster
@@ -217,3 +256,30 @@ def test_equal_quantities_change_nothing_in_the_cluster(corpus):
     assert verdict.ok, [(i.title, i.why) for i in verdict.disagreements] or verdict.failure
     item = _item(verdict, "StatefulSet dox-asdlc/knowledge-store")
     assert item.observed == "unchanged in the cluster" and not verdict.step.new_pods
+
+
+def test_an_added_resource_is_created(corpus):
+    verdict = _verdict(corpus, "prod", 4)
+    assert verdict.ok, [(i.title, i.why) for i in verdict.disagreements] or verdict.failure
+    item = _item(verdict, "ConfigMap dox-asdlc/release-notes")
+    assert "will be created" in item.predicted[0] and item.observed.startswith("created")
+
+
+def test_an_immutable_selector_change_fails_at_once_with_the_api_servers_message(corpus):
+    verdict = _verdict(corpus, "prod", 5)
+    assert "field is immutable" in verdict.failure and "Deployment dox-asdlc/hitl-ui" in verdict.failure
+    assert verdict.step.seconds < 30, verdict.step.seconds  # the first failed attempt, not after the retries
+    item = _item(verdict, "Deployment dox-asdlc/hitl-ui")
+    assert "refused by the API server" in item.observed
+    # Without the API server's immutable verdict in the plan, the plan said "changed in place": a disagreement.
+    planned_immutable = "cannot be changed in place" in " ".join(item.predicted)
+    assert item.agrees == planned_immutable, (item.predicted, item.why)
+    with pytest.raises(Findings, match="the sync failed"):
+        rehearse_mod.conclude([corpus["rehearsals"]["prod"]], [verdict])
+
+
+def test_environments_a_commit_does_not_touch_see_no_change(corpus):
+    for index in (1, 2, 3, 4, 5):
+        verdict = _verdict(corpus, "minikube", index)
+        assert verdict.ok and not verdict.items and not verdict.step.new_pods, \
+            ([(i.title, i.observed) for i in verdict.items], verdict.failure)

@@ -105,10 +105,12 @@ def sync_outcome(app: dict, revision: str) -> SyncOutcome:
     off = [r for r in status.get("resources") or [] if r.get("status") != "Synced" and not r.get("requiresPruning")]
     if target != revision:
         # Nothing to apply at this revision (its manifests equal the live state): no operation is started.
-        out.done = (sync.get("status") == "Synced" and sync.get("revision") == revision
+        # Argo CD starts none either when all that differs requires a prune and automated prune is off
+        # (appcontroller.go autoSync: "need to prune extra resources only but automated prune is disabled").
+        out.done = (sync.get("revision") == revision
                     and health.get("status") == "Healthy" and not off and op.get("phase") != "Running")
         if out.done:
-            out.phase, out.results = "none needed (Synced at the head)", []
+            out.phase, out.results = "none started (nothing to apply at the head)", []
         return out
     refused = [r for r in out.results if r.get("status") == "SyncFailed"]
     message = op.get("message") or ""
