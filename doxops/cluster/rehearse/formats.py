@@ -33,7 +33,7 @@ def _pods(verdict: Verdict) -> str:
         wave = waves.get(name)
         gap = verdict.step.gaps.get(name)
         parts.append(f"{name}{f' (wave {wave})' if wave is not None else ''}: {how}"
-                     + (f"; Recreate: {gap:.1f} s with no pod" if gap is not None else ""))
+                     + (f"; Recreate: {gap:.2f} s with no pod" if gap is not None else ""))
     return "; ".join(parts) or "none"
 
 
