@@ -116,6 +116,8 @@ def sync_outcome(app: dict, revision: str) -> SyncOutcome:
     message = op.get("message") or ""
     if refused or out.phase in ("Failed", "Error") or message.lower().startswith("retrying"):
         out.failed = True
+        if out.phase == "Running":  # Argo CD is about to retry; the first attempt's result is the answer
+            out.phase = "Failed (first attempt; Argo CD retries with back-off)"
         out.reason = "; ".join(f"{r.get('kind')} {r.get('namespace')}/{r.get('name')}: {r.get('message')}"
                                for r in refused) or message or out.phase
         return out
