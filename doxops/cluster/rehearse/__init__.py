@@ -12,6 +12,7 @@ failed check of the run itself; 2 usage (dirty tree, no base, unknown ref or env
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ... import environments
@@ -55,11 +56,12 @@ def rehearse_chain(env_names: list[str] | None, base: str, heads: list[str], *, 
 
 
 def rehearse(env: str | None = None, base: str | None = None, head: str | None = None, fmt: str = "text",
-             keep: bool = False, root: Path = REPO_ROOT, progress: Progress = print,
+             keep: bool = False, root: Path = REPO_ROOT, progress: Progress | None = None,
              tamper: Tamper | None = None, paths: dict[str, Path] | None = None) -> str:
     """The ``./dox rehearse`` task: prints the report; raises Findings (exit 1) unless everything agrees."""
     if fmt not in FORMATTERS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATTERS)}")
+    progress = progress or _stderr  # stdout is the report alone (a pull-request comment with --format markdown)
     base_commit, head_commit = resolve(root, base, head)
     names = [n.strip() for n in env.split(",") if n.strip()] if env else None
     if names:
@@ -73,6 +75,10 @@ def rehearse(env: str | None = None, base: str | None = None, head: str | None =
     print(text, flush=True)
     conclude(rehearsals, verdicts)
     return text
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def conclude(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> None:
