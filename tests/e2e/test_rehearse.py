@@ -4,7 +4,7 @@ The usage errors run without a cluster. The corpus is one chain of commits rehea
 one control plane per environment (both side by side): the issue's "done when" commit first (prod's
 ``workers.maxReplicas`` changed, hitl-ui's NetworkPolicy removed), then an image bump, a ConfigMap
 value that rolls its consumer through the checksum annotation, the KnowledgeStore's resources
-written as equal quantities, an added ConfigMap, and (last, since the sync fails) a label added to
+written as equal quantities, an added ConfigMap, a value change (the Ingress host), and (last, since the sync fails) a label added to
 hitl-ui's immutable ``spec.selector``. minikube (``prune: true``) prunes the removed NetworkPolicy and
 sees no change from the prod-only commits. A tampered plan (the NetworkPolicy "will be pruned" on prod) judged
 against the same observations disagrees and makes the exit code 1.
@@ -13,6 +13,7 @@ against the same observations disagrees and makes the exit code 1.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -114,6 +115,13 @@ SELECTOR_PATCH = """patches:
 """
 
 
+def value_change(repo: Path) -> None:
+    path = repo / "environments" / "prod" / "values.yaml"
+    text = path.read_text()
+    assert text.count("host: hitl.dox-asdlc.example.com") == 1
+    path.write_text(text.replace("host: hitl.dox-asdlc.example.com", "host: review.dox-asdlc.example.com"))
+
+
 def added_resource(repo: Path) -> None:
     (repo / "environments" / "prod" / "release-notes.yaml").write_text(EXTRA_CONFIGMAP)
     path = repo / "environments" / "prod" / "kustomization.yaml"
@@ -130,6 +138,7 @@ CORPUS = [("done when: workers.maxReplicas 10 -> 8, hitl-ui NetworkPolicy remove
           ("ConfigMap value: orchestrator LOG_LEVEL DEBUG (rolls through checksum/config)", config_value),
           ("equal quantities: KnowledgeStore resources as 1024Mi / 2000m / 4096Mi", equal_quantities),
           ("added resource: ConfigMap release-notes", added_resource),
+          ("value change: hitl-ui's Ingress host", value_change),
           # last: a refused sync leaves the cluster between two commits and ends the chain
           ("immutable: a label added to hitl-ui's spec.selector", immutable_selector)]
 
@@ -249,6 +258,8 @@ def test_configmap_value_rolls_its_consumer_through_the_checksum(corpus):
     assert verdict.ok, [(i.title, i.why) for i in verdict.disagreements] or verdict.failure
     assert "orchestrator" in verdict.step.new_pods and "workers" not in verdict.step.new_pods
     assert "data.LOG_LEVEL" in _item(verdict, "ConfigMap dox-asdlc/orchestrator").observed
+    # Recreate: the watch saw the old pod gone before the new one was created (a gap, never an overlap)
+    assert verdict.step.gaps.get("orchestrator", -1) >= 0, (verdict.step.gaps, verdict.step.new_pods)
 
 
 def test_equal_quantities_change_nothing_in_the_cluster(corpus):
@@ -266,7 +277,7 @@ def test_an_added_resource_is_created(corpus):
 
 
 def test_an_immutable_selector_change_fails_at_once_with_the_api_servers_message(corpus):
-    verdict = _verdict(corpus, "prod", 5)
+    verdict = _verdict(corpus, "prod", 6)
     assert "field is immutable" in verdict.failure and "Deployment dox-asdlc/hitl-ui" in verdict.failure
     assert verdict.step.seconds < 30, verdict.step.seconds  # the first failed attempt, not after the retries
     item = _item(verdict, "Deployment dox-asdlc/hitl-ui")
@@ -279,7 +290,24 @@ def test_an_immutable_selector_change_fails_at_once_with_the_api_servers_message
 
 
 def test_environments_a_commit_does_not_touch_see_no_change(corpus):
-    for index in (1, 2, 3, 4, 5):
+    for index in (1, 2, 3, 4, 5, 6):
         verdict = _verdict(corpus, "minikube", index)
         assert verdict.ok and not verdict.items and not verdict.step.new_pods, \
             ([(i.title, i.observed) for i in verdict.items], verdict.failure)
+
+
+def test_a_value_change_reaches_the_ingress(corpus):
+    verdict = _verdict(corpus, "prod", 5)
+    assert verdict.ok, [(i.title, i.why) for i in verdict.disagreements] or verdict.failure
+    assert "review.dox-asdlc.example.com" in _item(verdict, "Ingress dox-asdlc/hitl-ui").observed
+
+
+def test_the_report_formats_say_the_same(corpus):
+    rehearsals = list(corpus["rehearsals"].values())
+    verdicts = [corpus["verdicts"][("prod", corpus["heads"][0])]]
+    data = json.loads(rehearse_mod.FORMATTERS["json"](rehearsals, verdicts))
+    prod = next(e for e in data["environments"] if e["env"] == "prod")
+    items = {i["resource"]: i for i in prod["steps"][0]["items"]}
+    assert items["NetworkPolicy dox-asdlc/hitl-ui"]["agrees"] and prod["steps"][0]["phase"] == "Succeeded"
+    markdown = rehearse_mod.FORMATTERS["markdown"](rehearsals, verdicts)
+    assert "| 3 | `NetworkPolicy dox-asdlc/hitl-ui` |" in markdown and len(markdown) < 65536
