@@ -43,6 +43,8 @@ def to_text(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> str:
         lines.append(_head_line(verdict.env, verdict))
         lines += [f"  predicted: {s}" for s in summary_lines(verdict.step.plan) if verdict.step.plan]
         lines.append(f"  observed: new pods: {_pods(verdict)}")
+        if verdict.step.immutability:
+            lines.append(f"  plan: immutable fields {verdict.step.immutability}")
         last = None
         for item in verdict.items:
             if (item.application, item.wave) != last and item.application:
@@ -74,6 +76,8 @@ def to_markdown(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> str:
     for verdict in verdicts:
         lines.append(f"- {'✅' if verdict.ok else '❌'} {_head_line(verdict.env, verdict)}")
         lines.append(f"- {verdict.env}: new pods (observed): {_pods(verdict)}")
+        if verdict.step.immutability:
+            lines.append(f"- {verdict.env}: immutable fields in the plan: {verdict.step.immutability}")
     for verdict in verdicts:
         if not verdict.items:
             continue
@@ -99,6 +103,7 @@ def to_json(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> str:
             "steps": [{"base": v.step.base, "head": v.step.head, "phase": v.step.outcome.phase if v.step.outcome
                        else None, "seconds_to_synced": None if v.step.seconds is None else round(v.step.seconds, 2),
                        "failure": v.failure, "ok": v.ok, "new_pods": v.step.new_pods, "recreate_gaps": v.step.gaps,
+                       "immutability": v.step.immutability,
                        "items": [{"resource": i.title, "wave": i.wave, "application": i.application,
                                   "predicted": i.predicted, "observed": i.observed, "agrees": i.agrees,
                                   "why": i.why} for i in v.items]} for v in mine]})

@@ -55,6 +55,8 @@ class Step:
     new_pods: dict[str, str] = field(default_factory=dict)
     gaps: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    #: Whether the plan knows which changes the API server refuses in place.
+    immutability: str = ""
 
 
 @dataclass
@@ -75,6 +77,23 @@ def _workload_docs(root: Path, commit: str, env: str) -> list[dict]:
 
 def _quiet(_: str) -> None:
     pass
+
+
+def immutable_verdict(root: Path):
+    """The API server's verdict on in-place changes that ``./dox diff`` uses (``ImmutableCheck``, from the
+    API-server stage), when this checkout has it; else None: the plan then cannot say "cannot be changed in
+    place", and a refused change is a disagreement."""
+    try:
+        from ...validate import server  # noqa: PLC0415
+    except ImportError:
+        return None
+    check = getattr(server, "ImmutableCheck", None)
+    if check is None:
+        return None
+    from ... import environments  # noqa: PLC0415
+
+    return check(progress=_quiet, kubernetes_versions={e.name: e.kubernetes_version
+                                                      for e in environments.discover(root)})
 
 
 def rehearse_env(env: Environment, paths: dict[str, Path], root: Path, base: str, heads: list[str], *,
@@ -150,7 +169,15 @@ def _rehearse_step(scenario: ArgoScenario, remote: RefRemote, root: Path, base: 
     step = Step(base, head)
     env, ns, api = scenario.env.name, scenario.namespace, scenario.api
     try:
-        step.plan = run_diff(base, head, env=env, root=root, progress=_quiet)
+        verdict = immutable_verdict(root)
+        try:
+            step.plan = run_diff(base, head, env=env, root=root, progress=_quiet, immutable=verdict)
+        finally:
+            if verdict is not None:
+                verdict.close()
+        step.immutability = "checked by the API server" if verdict is not None and not \
+            getattr(verdict, "unjudged", None) else ("not checked: " + "; ".join(verdict.unjudged) if verdict
+                                                     else "not checked (no API-server verdict in this checkout)")
         if tamper:
             step.plan = tamper(step.plan)
         base_docs, head_docs = _workload_docs(root, base, env), _workload_docs(root, head, env)
