@@ -347,4 +347,20 @@ def e2e(c, env=None, keep=False, sequential=False, argocd=False):
     e2e_mod.run_e2e(names, keep=keep, parallel=not sequential)
 
 
-ns = Collection(tools, test, render, validate, diff, chart, lint_workflows, minikube_secrets, argocd_bootstrap, bench, e2e)
+@dox_task
+def rehearse(c, env=None, base=None, head=None, format="text", keep=False):
+    """Replay a pull request with the real Argo CD on a local control plane and check ./dox diff's plan against it.
+
+    :param env: only this environment (comma-separated for several); default every environment
+    :param base: the commit Argo CD starts from; default the merge base of HEAD with main (else origin/main)
+    :param head: the commit the remote moves to; default HEAD
+    :param format: text, markdown (a pull-request comment) or json
+    :param keep: keep every work directory (git remote, logs, admin kubeconfig)
+    """
+    from doxops.cluster import rehearse as rehearse_mod
+
+    rehearse_mod.rehearse(env=env, base=base, head=head, fmt=format, keep=keep)
+
+
+ns = Collection(tools, test, render, validate, diff, chart, lint_workflows, minikube_secrets, argocd_bootstrap, bench, e2e,
+                rehearse)
