@@ -75,15 +75,18 @@ def tools(c, check=False):
 
 @dox_task(iterable=["pytest_args"])
 def test(c, pytest_args=None, k=None):
-    """Set up tools and schemas, then run the whole test suite with pytest.
+    """Set up everything the suite needs (system programs, tools, schemas), then run it with pytest.
+
+    Missing system programs (git, openssl, setpriv, redis-server) are installed from Debian's packages, as
+    root or through passwordless sudo; otherwise the error names the one command to run (exit 3).
 
     :param pytest_args: extra arguments for pytest (repeatable), e.g. --pytest-args=-x
     :param k: only tests matching this pytest -k expression
     """
-    from doxops import schemas, toolchain, environments
-
+    from doxops import environments, prereqs, schemas, toolchain
     from doxops.cluster import binaries
 
+    prereqs.ensure(progress=lambda message: print(f"dox test: {message}", file=sys.stderr, flush=True))
     toolchain.resolve_all()
     binaries.ensure()  # the e2e control plane: built once per machine (about 8 minutes cold)
     for version in sorted({e.kubernetes_version for e in environments.discover()} or {"1.36"}):
