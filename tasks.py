@@ -55,15 +55,24 @@ def _task(function):
 def tools(c, check=False):
     """Build missing pinned tools and schemas, then list tool, version, path and origin.
 
-    :param check: build nothing; exit 3 if a pinned tool is missing or of another version.
+    The e2e control plane's binaries ([cluster.*]) are listed too, but built only by ./dox test and ./dox e2e.
+
+    :param check: build nothing; exit 3 if a pinned tool is missing or not the pinned build.
     """
-    from doxops import schemas, toolchain
+    from doxops import gotools, schemas, toolchain
+    from doxops.cluster import binaries
 
     resolved = toolchain.resolve_all(build_missing=not check)
-    width = max(len(t.name) for t in resolved)
+    cluster = binaries.load_specs()
+    width = max(len(n) for n in [*(t.name for t in resolved), *cluster])
     for t in resolved:
         origin = f"built in {t.build_seconds:.0f} s" if t.build_seconds else t.origin
         print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{origin}]")
+    for name, spec in cluster.items():
+        with gotools.lock(spec.lock_name):
+            found = gotools.cached(spec)
+        where = gotools.tool_dir(spec) if found else "not built yet (./dox test or ./dox e2e builds it)"
+        print(f"{name:<{width}}  {spec.version:<8}  {where}  [{'cache' if found else 'e2e'}]")
     if not check:
         from doxops import environments
 

