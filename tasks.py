@@ -68,11 +68,15 @@ def tools(c, check=False):
     for t in resolved:
         origin = f"built in {t.build_seconds:.0f} s" if t.build_seconds else t.origin
         print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{origin}]")
-    for name, spec in cluster.items():
-        with gotools.lock(spec.lock_name):
-            found = gotools.cached(spec)
-        where = gotools.tool_dir(spec) if found else "not built yet (./dox test or ./dox e2e builds it)"
-        print(f"{name:<{width}}  {spec.version:<8}  {where}  [{'cache' if found else 'e2e'}]")
+    for name, spec in cluster.items():  # looked at only: no lock, nothing built or removed here
+        directory = gotools.tool_dir(spec)
+        if not all((directory / b).exists() for b in spec.binaries):
+            where, origin = "not built yet (./dox test or ./dox e2e builds it)", "e2e"
+        elif problem := next(filter(None, (gotools.check(spec, directory / b) for b in spec.binaries)), None):
+            where, origin = f"{directory}: not the pinned build ({problem}); the next ./dox test rebuilds it", "e2e"
+        else:
+            where, origin = str(directory), "cache"
+        print(f"{name:<{width}}  {spec.version:<8}  {where}  [{origin}]")
     if not check:
         from doxops import environments
 
