@@ -16,8 +16,8 @@ The version check is one function, :func:`check`, and it reads the Go build info
 binary (``go version -m BINARY``), not the version string the ldflags put there (which proves only the
 ldflags): a ``module`` binary must be that module's main package at exactly the pinned version; a ``gobuild``
 binary must be a package the table names (or the wrapper's own), built with every module the wrapper's go.mod
-requires at the pinned version at exactly that version. A fresh build is also run once with its ``version_args``, which proves that it starts and
-that the ldflags stamped the version it reports to users.
+requires at the pinned version at exactly that version. A fresh build is also run once with its
+``version_args``, which proves that it starts and that the ldflags stamped the version it reports to users.
 """
 
 from __future__ import annotations
@@ -348,8 +348,8 @@ def build(spec: GoTool, root: Path = REPO_ROOT, progress: Progress = stderr) -> 
             raise ToolError(
                 f"{spec.name}: `go {argv[1]} ... {' '.join(argv[-len(spec.packages or [1]):])}` failed "
                 f"(exit {proc.returncode}) in {cwd}:\n{tail}\n"
-                f"Check that the Go module proxy is reachable (GOPROXY) and that {spec.where} "
-                f"{'and ' + spec.gobuild + '/go.mod agree' if spec.gobuild else 'names a module and version that exist'}."
+                f"Check that the Go module proxy is reachable (GOPROXY) and that {spec.where} " + (
+                    f"and {spec.gobuild}/go.mod agree." if spec.gobuild else "names a module and version that exist.")
             )
         for binary in spec.binaries:
             path = staging / binary

@@ -28,6 +28,9 @@ from .paths import REPO_ROOT, cache_dir
 
 TOOLS_FILE = REPO_ROOT / "tools.toml"
 
+__all__ = ["TOOLS_FILE", "Progress", "Tool", "ToolSpec", "ensure_tool", "go_binary", "load_config", "load_section",
+           "load_specs", "lock", "reported_version", "resolve", "resolve_all", "tool_dir"]
+
 #: A pipeline tool's table (``[tools.NAME]``): one binary named like the table.
 ToolSpec = GoTool
 

@@ -26,6 +26,9 @@ from ..gotools import (BUILD_JOBS, GoTool, Progress, build_command, check, pinne
 from ..paths import REPO_ROOT
 from ..toolchain import TOOLS_FILE, load_section
 
+__all__ = ["BUILD_JOBS", "BinarySpec", "Resolved", "build", "build_command", "check", "ensure", "group_dir",
+           "load_specs", "pinned_modules", "reported_version", "same_version", "wrapper_digest"]
+
 #: A ``[cluster.NAME]`` table: a group of binaries of one version.
 BinarySpec = GoTool
 
