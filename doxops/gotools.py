@@ -277,7 +277,11 @@ def _write_stamp(directory: Path, stamp: dict) -> None:
 
 
 def cached(spec: GoTool, root: Path = REPO_ROOT, progress: Progress = stderr) -> dict[str, Path] | None:
-    """The cached binaries if present and the pinned build; an entry that is not is removed."""
+    """The cached binaries if present and the pinned build, else None.
+
+    An entry that fails the check is left in place: the next build replaces it in one rename, so a wrong
+    verdict or a failed rebuild never leaves the shared cache without it.
+    """
     directory = tool_dir(spec)
     paths = {b: directory / b for b in spec.binaries}
     if not all(p.exists() for p in paths.values()):
@@ -299,8 +303,7 @@ def cached(spec: GoTool, root: Path = REPO_ROOT, progress: Progress = stderr) ->
             return paths
         binary, problem = next(iter(problems.items()))
         progress(f"{spec.name}: cached binary {paths[binary]} is broken or not {spec.version} ({problem}); "
-                 "rebuilding it")
-    shutil.rmtree(directory, ignore_errors=True)
+                 "it is rebuilt and replaced")
     return None
 
 
@@ -379,7 +382,8 @@ def ensure(spec: GoTool, *, build_missing: bool = True, root: Path = REPO_ROOT, 
         if found is not None:
             return found, None
         if not build_missing:
-            raise ToolError(f"{spec.name} {spec.version}: not built yet; {hint}")
+            state = "not the pinned build" if tool_dir(spec).exists() else "not built yet"
+            raise ToolError(f"{spec.name} {spec.version}: {state}; {hint}")
         return build(spec, root, progress)
 
 

@@ -123,16 +123,16 @@ def test_one_build_command_for_both_kinds_of_table():
     assert argv[1:3] == ["build", "-p"] and cwd.name == "etcd" and env["GOFLAGS"] == "-mod=mod"
 
 
-def test_corrupt_cached_binary_is_detected_and_removed(tmp_path, monkeypatch):
+def test_corrupt_cached_binary_is_detected_and_kept_until_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
     spec = toolchain.load_specs()["kubeconform"]
     directory = toolchain.tool_dir(spec)
     directory.mkdir(parents=True)
     fake_binary(directory / "kubeconform", "v0.7.0")  # says the right version, but is no build of the module
     notes = []
-    with pytest.raises(ToolError, match="not built yet"):
+    with pytest.raises(ToolError, match="not the pinned build; run `./dox tools`"):
         toolchain.resolve("kubeconform", build_missing=False, progress=notes.append)
-    assert not directory.exists()
+    assert (directory / "kubeconform").exists()  # nothing is removed before a replacement exists
     assert any("broken" in n and "no Go build info" in n for n in notes), notes
 
 
