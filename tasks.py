@@ -55,15 +55,28 @@ def _task(function):
 def tools(c, check=False):
     """Build missing pinned tools and schemas, then list tool, version, path and origin.
 
-    :param check: build nothing; exit 3 if a pinned tool is missing or of another version.
+    The e2e control plane's binaries ([cluster.*]) are listed too, but built only by ./dox test and ./dox e2e.
+
+    :param check: build nothing; exit 3 if a pinned tool is missing or not the pinned build.
     """
-    from doxops import schemas, toolchain
+    from doxops import gotools, schemas, toolchain
+    from doxops.cluster import binaries
 
     resolved = toolchain.resolve_all(build_missing=not check)
-    width = max(len(t.name) for t in resolved)
+    cluster = binaries.load_specs()
+    width = max(len(n) for n in [*(t.name for t in resolved), *cluster])
     for t in resolved:
         origin = f"built in {t.build_seconds:.0f} s" if t.build_seconds else t.origin
         print(f"{t.name:<{width}}  {t.version:<8}  {t.path}  [{origin}]")
+    for name, spec in cluster.items():  # looked at only: no lock, nothing built or removed here
+        directory = gotools.tool_dir(spec)
+        if not all((directory / b).exists() for b in spec.binaries):
+            where, origin = "not built yet (./dox test or ./dox e2e builds it)", "e2e"
+        elif problem := next(filter(None, (gotools.check(spec, directory / b) for b in spec.binaries)), None):
+            where, origin = f"{directory}: not the pinned build ({problem}); the next ./dox test rebuilds it", "e2e"
+        else:
+            where, origin = str(directory), "cache"
+        print(f"{name:<{width}}  {spec.version:<8}  {where}  [{origin}]")
     if not check:
         from doxops import environments
 
@@ -75,15 +88,18 @@ def tools(c, check=False):
 
 @dox_task(iterable=["pytest_args"])
 def test(c, pytest_args=None, k=None):
-    """Set up tools and schemas, then run the whole test suite with pytest.
+    """Set up everything the suite needs (system programs, tools, schemas), then run it with pytest.
+
+    Missing system programs (git, openssl, setpriv, redis-server) are installed from Debian's packages, as
+    root or through passwordless sudo; otherwise the error names the one command to run (exit 3).
 
     :param pytest_args: extra arguments for pytest (repeatable), e.g. --pytest-args=-x
     :param k: only tests matching this pytest -k expression
     """
-    from doxops import schemas, toolchain, environments
-
+    from doxops import environments, prereqs, schemas, toolchain
     from doxops.cluster import binaries
 
+    prereqs.ensure(progress=lambda message: print(f"dox test: {message}", file=sys.stderr, flush=True))
     toolchain.resolve_all()
     binaries.ensure()  # the e2e control plane: built once per machine (about 8 minutes cold)
     for version in sorted({e.kubernetes_version for e in environments.discover()} or {"1.36"}):

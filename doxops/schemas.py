@@ -35,7 +35,8 @@ import yaml
 
 from .errors import ToolError, UsageError
 from .paths import cache_dir
-from .toolchain import _lock, go_binary, load_config
+from .gotools import go_binary, lock
+from .toolchain import load_config
 
 _DEFS_PREFIX = "/api/_definitions.json#/$defs/"
 FORMAT_VERSION = "1"  # bump when the conversion below changes
@@ -69,7 +70,7 @@ def _atomic_dir(final: Path, fill) -> Path:
     if (final / ".complete").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(f"schemas-{final.name}"):
+    with lock(f"schemas-{final.name}"):
         if (final / ".complete").exists():
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))

@@ -21,8 +21,10 @@ _AT = re.compile(r"at '(?P<pointer>[^']*)': (?P<message>.*?)(?= - at '|$)")
 
 def command(kubeconform: Path, schema_set: schemas.SchemaSet, kubernetes_version: str, files: list[Path]) -> list[str]:
     """The kubeconform command line the pipeline (and the benchmark's bare run) uses."""
+    version = kubernetes_version.lstrip("v")
+    version += ".0" * (2 - version.count("."))  # kubeconform takes only x.y.z: "1.36" (--path's default) is 1.36.0
     cmd = [str(kubeconform), "-strict", "-output", "json", "-n", str(max(2, os.cpu_count() or 2)),
-           "-kubernetes-version", kubernetes_version.lstrip("v")]
+           "-kubernetes-version", version]
     for location in schema_set.locations:
         cmd += ["-schema-location", location]
     return cmd + [str(f) for f in files]
@@ -50,9 +52,11 @@ def run(manifests: list[Manifest], kubernetes_version: str) -> list[Diagnostic]:
     proc = subprocess.run(command(tool.path, schema_set, kubernetes_version, files),
                           capture_output=True, text=True, env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
     try:
-        report = json.loads(proc.stdout or "{}")
+        report = json.loads(proc.stdout)
     except ValueError:
-        raise ToolError(f"kubeconform printed no JSON (exit {proc.returncode}): {proc.stderr.strip()[:500]}") from None
+        report = None
+    if not isinstance(report, dict) or "resources" not in report:  # no report is a failure, never "no findings"
+        raise ToolError(f"kubeconform printed no report (exit {proc.returncode}): {proc.stderr.strip()[:500]}")
     by_key: dict[tuple[str, str, str], list[Manifest]] = {}
     for m in manifests:
         by_key.setdefault((str(m.path), m.kind, m.name), []).append(m)

@@ -32,7 +32,7 @@ def test_every_cluster_table_is_pinned_consistently():
     assert specs["kubernetes"].version == "v1.36.1"
     for spec in specs.values():
         if spec.gobuild:
-            binaries._check_wrapper_pin(spec, REPO_ROOT)  # go.mod requires the version tools.toml pins
+            binaries.pinned_modules(spec, REPO_ROOT)  # go.mod requires the version tools.toml pins
             assert (REPO_ROOT / spec.gobuild / "go.sum").exists(), spec.gobuild
     flags = specs["kubernetes"].rendered_ldflags
     for variable in ("k8s.io/component-base/version.gitVersion=v1.36.1",
@@ -45,8 +45,9 @@ def test_the_built_binaries_report_their_pinned_versions(cluster_binaries):
     specs = binaries.load_specs()
     for spec in specs.values():
         for name in spec.binaries:
-            got = binaries.reported_version(spec.tool_spec(name), cluster_binaries[name])
-            assert got and got.lstrip("v") == spec.version.lstrip("v"), (name, got)
+            assert binaries.check(spec, cluster_binaries[name]) is None, name  # the Go build info
+            got = binaries.reported_version(spec, cluster_binaries[name], name)
+            assert binaries.same_version(got, spec.version), (name, got)
     resolved = binaries.ensure(build_missing=False)
     assert resolved.built == {}  # cached: nothing was rebuilt
 

@@ -1,14 +1,16 @@
-"""Pinned tools: exact versions, refusal of others, corrupt caches, a missing Go."""
+"""Pinned tools: one build mechanism, one check (the Go build info), refusal of others, corrupt caches, no Go."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
 
-from doxops import toolchain
-from doxops.errors import ToolError
+from doxops import gotools, toolchain
+from doxops.cluster import binaries
+from doxops.errors import ToolError, UsageError
 
 
 def fake_binary(path, output: str, code: int = 0):
@@ -17,45 +19,137 @@ def fake_binary(path, output: str, code: int = 0):
     return path
 
 
-def test_every_pinned_tool_reports_its_pinned_version():
+def test_every_pinned_tool_is_the_pinned_build():
     for tool in toolchain.resolve_all():
+        assert gotools.check(tool.spec, tool.path) is None, tool
         assert toolchain.reported_version(tool.spec, tool.path) == tool.spec.version, tool
 
 
-def test_other_version_on_path_is_refused(tmp_path, monkeypatch):
-    fake_binary(tmp_path / "kubeconform", "v0.6.0")
+def test_the_pipeline_and_the_cluster_tools_share_one_mechanism():
+    assert toolchain.ToolSpec is binaries.BinarySpec is gotools.GoTool
+    assert binaries.check is gotools.check and binaries.build_command is gotools.build_command
+    assert set(toolchain.load_specs()).isdisjoint(binaries.load_specs())
+
+
+def test_a_script_printing_the_pinned_version_is_refused(tmp_path, monkeypatch):
+    """The version string proves only the ldflags: a binary that is not the pinned build is refused."""
+    fake_binary(tmp_path / "kubeconform", "v0.7.0")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     notes = []
     tool = toolchain.resolve("kubeconform", progress=notes.append)
     assert tool.path != tmp_path / "kubeconform" and tool.origin in ("cache", "built")
-    assert any("refusing" in n and "v0.6.0" in n for n in notes)
+    assert any("refusing" in n and "no Go build info" in n for n in notes), notes
 
 
-def test_exact_version_on_path_is_used(tmp_path, monkeypatch):
-    fake_binary(tmp_path / "kubeconform", "v0.7.0")
+def test_the_pinned_build_on_path_is_used(tmp_path, monkeypatch):
+    real = toolchain.resolve("kubeconform").path
+    shutil.copy2(real, tmp_path / "kubeconform")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     tool = toolchain.resolve("kubeconform")
     assert (tool.path, tool.origin) == (tmp_path / "kubeconform", "PATH")
 
 
-def test_explicit_binary_of_wrong_version_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOX_HELM", str(fake_binary(tmp_path / "helm", "v3.14.0")))
+def test_explicit_binary_of_another_module_is_an_error(tmp_path, monkeypatch):
+    other = shutil.copy2(toolchain.resolve("kubeconform").path, tmp_path / "helm")
+    monkeypatch.setenv("DOX_HELM", str(other))
     with pytest.raises(ToolError) as info:
         toolchain.resolve("helm")
-    assert info.value.code == 3 and "v3.14.0" in str(info.value) and "v4.3.1" in str(info.value)
+    message = str(info.value)
+    assert info.value.code == 3 and "DOX_HELM=" in message and "v4.3.1" in message
+    assert "github.com/yannh/kubeconform" in message and "helm.sh/helm/v4/cmd/helm" in message
 
 
-def test_corrupt_cached_binary_is_detected_and_removed(tmp_path, monkeypatch):
+def test_another_version_of_the_module_fails_the_check():
+    tool = toolchain.resolve("kubeconform")
+    older = gotools.GoTool(**{**tool.spec.__dict__, "version": "v0.6.7"})
+    assert gotools.check(older, tool.path) == "is github.com/yannh/kubeconform/cmd/kubeconform at v0.7.0, not v0.6.7"
+
+
+def _wrapper(tmp_path, requires: str, packages=(".",)):
+    wrapper = tmp_path / "gobuild" / "demo"
+    wrapper.mkdir(parents=True)
+    (wrapper / "go.mod").write_text(f"module dox-asdlc.local/gobuild/demo\n\ngo 1.26.0\n\nrequire (\n{requires})\n")
+    return gotools.GoTool(section="cluster", name="demo", version="v1.36.1", binaries=("demo",), ldflags=(),
+                          version_args=("--version",), version_regex="(v.*)", gobuild="gobuild/demo",
+                          packages=packages)
+
+
+WRAPPER = "dox-asdlc.local/gobuild/demo"
+APISERVER = "k8s.io/kubernetes/cmd/kube-apiserver"
+
+
+@pytest.mark.parametrize("packages, path, main, deps, problem", [
+    # the wrapper's own main package (etcd): "mod" is the wrapper, the pinned module a dependency
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/kubernetes": "v1.36.1"}, None),
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/kubernetes": "v1.36.0"}, "was built with k8s.io/kubernetes v1.36.0"),
+    (["."], WRAPPER, (WRAPPER, "(devel)"), {"k8s.io/api": "v0.36.1"}, "was built without k8s.io/kubernetes"),
+    (["."], "example.com/other", ("example.com/other", "(devel)"), {"k8s.io/kubernetes": "v1.36.1"},
+     "not a package gobuild/demo builds"),
+    # a package of the pinned module itself (Kubernetes, Argo CD): "mod" is that module at its version
+    ([APISERVER], APISERVER, ("k8s.io/kubernetes", "v1.36.1"), {"k8s.io/api": "v0.36.1"}, None),
+    ([APISERVER], APISERVER, ("k8s.io/kubernetes", "v1.35.0"), {}, "was built with k8s.io/kubernetes v1.35.0"),
+    ([APISERVER], "k8s.io/kubernetes/cmd/kubelet", ("k8s.io/kubernetes", "v1.36.1"), {}, "not a package"),
+])
+def test_a_wrapper_build_is_checked_by_its_build_info(tmp_path, monkeypatch, packages, path, main, deps, problem):
+    spec = _wrapper(tmp_path, "\tk8s.io/kubernetes v1.36.1 // indirect\n\tk8s.io/api v0.36.1\n", tuple(packages))
+    info = gotools.BuildInfo(path=path, main=main, deps=deps, settings={})
+    monkeypatch.setattr(gotools, "build_info", lambda binary: info)
+    got = gotools.check(spec, tmp_path / "demo", root=tmp_path)
+    assert got is None if problem is None else problem in got, got
+
+
+def test_every_built_cluster_binary_passes_the_check():
+    """The real wrappers' builds (where this machine has them): the check reads them right, so nothing is rebuilt."""
+    for spec in binaries.load_specs().values():
+        for binary in spec.binaries:
+            path = gotools.tool_dir(spec) / binary
+            if path.exists():
+                assert gotools.check(spec, path) is None, path
+
+
+def test_a_wrapper_that_pins_another_version_is_a_usage_error(tmp_path):
+    spec = _wrapper(tmp_path, "\tk8s.io/kubernetes v1.35.0\n")
+    with pytest.raises(UsageError, match=r"gobuild/demo/go.mod requires no module at v1.36.1"):
+        gotools.pinned_modules(spec, tmp_path)
+
+
+def test_one_build_command_for_both_kinds_of_table():
+    kubeconform = toolchain.load_specs()["kubeconform"]
+    argv, env, _ = gotools.build_command(kubeconform, gotools.tool_dir(kubeconform))
+    assert argv[1:3] == ["install", "-p"] and argv[-1] == "github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
+    assert env["CGO_ENABLED"] == "0" and "-trimpath" in argv
+    etcd = binaries.load_specs()["etcd"]
+    argv, env, cwd = gotools.build_command(etcd, gotools.tool_dir(etcd))
+    assert argv[1:3] == ["build", "-p"] and cwd.name == "etcd" and env["GOFLAGS"] == "-mod=mod"
+
+
+def test_corrupt_cached_binary_is_detected_and_kept_until_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
     spec = toolchain.load_specs()["kubeconform"]
     directory = toolchain.tool_dir(spec)
     directory.mkdir(parents=True)
-    fake_binary(directory / "kubeconform", "garbage", code=1)
+    fake_binary(directory / "kubeconform", "v0.7.0")  # says the right version, but is no build of the module
     notes = []
-    with pytest.raises(ToolError, match="not built yet"):
+    with pytest.raises(ToolError, match="not the pinned build; run `./dox tools`"):
         toolchain.resolve("kubeconform", build_missing=False, progress=notes.append)
-    assert not directory.exists()
-    assert any("broken" in n for n in notes)
+    assert (directory / "kubeconform").exists()  # nothing is removed before a replacement exists
+    assert any("broken" in n and "no Go build info" in n for n in notes), notes
+
+
+def test_a_checked_cache_entry_needs_no_process(tmp_path, monkeypatch):
+    real = _real("kubeconform")
+    monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
+    spec = toolchain.load_specs()["kubeconform"]
+    directory = toolchain.tool_dir(spec)
+    directory.mkdir(parents=True)
+    shutil.copy2(real, directory / "kubeconform")
+    assert gotools.cached(spec) == {"kubeconform": directory / "kubeconform"}  # checked once, stamped
+    monkeypatch.setattr(gotools, "build_info", lambda binary: pytest.fail("the stamp should have answered"))
+    assert gotools.cached(spec) == {"kubeconform": directory / "kubeconform"}
+
+
+def _real(name: str):
+    return toolchain.resolve(name).path
 
 
 def test_missing_go_says_what_to_install(tmp_path, monkeypatch):

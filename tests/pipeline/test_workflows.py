@@ -43,5 +43,12 @@ def test_the_workflow_runs_the_readme_commands():
     commands = [line.split("#")[0].strip() for line in two.strip().splitlines()]
     assert commands == ["./dox render validate", "./dox test"]
     assert "./dox render --check validate" in runs and "./dox test" in runs
-    ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert "\n./dox test\n" in ci
+
+
+def test_ci_and_the_workflow_have_no_set_up_step_of_their_own():
+    """Everything the suite needs is set up by `./dox test` itself, so a newcomer's run is CI's run."""
+    commands = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert commands == ["set -euo pipefail", 'cd "$(dirname "${BASH_SOURCE[0]}")/.."', "exec ./dox test"]
+    runs = [str(s.get("run", "")) for s in load("checks.yaml")["jobs"]["checks"]["steps"]]
+    assert not any(word in run for run in runs for word in ("apt-get", "sudo", "redis", "pip install", "go install"))
