@@ -231,14 +231,13 @@ def test_no_server_says_immutability_was_not_checked_and_starts_nothing(repo, tm
 
 
 def test_a_server_that_cannot_start_is_exit_3_with_the_hint(repo, tmp_path):
-    fake = tmp_path / "kube-apiserver"
-    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "Kubernetes v1.36.1"; exit 0; }\n'
-                    'echo "cannot start: planted failure" >&2\nexit 1\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    proc = dox_diff(repo, tmp_path, env={"DOX_KUBE_APISERVER": str(fake)})
+    # etcd reads ETCD_<FLAG> variables as flags: an unparsable one makes the real, pinned etcd refuse to start
+    # with its own message (a fake binary would not pass the pinned build's check).
+    (tmp_path / "tmp").mkdir()
+    proc = dox_diff(repo, tmp_path, env={"ETCD_QUOTA_BACKEND_BYTES": "planted-failure", "TMPDIR": str(tmp_path / "tmp")})
     assert_no_traceback(proc)
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "could not start" in proc.stderr and "planted failure" in proc.stderr
+    assert "could not start" in proc.stderr and "planted-failure" in proc.stderr
     assert "./dox diff --no-server" in proc.stderr
 
 

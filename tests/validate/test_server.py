@@ -228,16 +228,16 @@ def test_cli_no_server_says_validation_is_weaker_and_starts_nothing(tmp_path, re
 
 
 def test_cli_server_failing_to_start_is_exit_3(tmp_path, repo_copy):
-    fake = tmp_path / "kube-apiserver"
-    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "Kubernetes v1.36.1"; exit 0; }\n'
-                    'echo "cannot start: planted failure" >&2\nexit 1\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    env = {"DOX_CACHE_DIR": str(_hermetic_cache(tmp_path)), "DOX_KUBE_APISERVER": str(fake)}
+    # etcd reads ETCD_<FLAG> variables as flags: an unparsable one makes the real, pinned etcd refuse to start
+    # with its own message (a fake binary would not pass the pinned build's check).
+    (tmp_path / "tmp").mkdir()
+    env = {"DOX_CACHE_DIR": str(_hermetic_cache(tmp_path)), "ETCD_QUOTA_BACKEND_BYTES": "planted-failure",
+           "TMPDIR": str(tmp_path / "tmp")}
     proc = run_dox(repo_copy, "validate", "--path", str(case(tmp_path)), env=env)
     assert_no_traceback(proc)
     assert proc.returncode == 3, proc.stderr
     assert "could not start" in proc.stderr and "--no-server" in proc.stderr
-    assert "planted failure" in proc.stderr  # the reason: the server's own log
+    assert "planted-failure" in proc.stderr  # the reason: the server's own log
 
 
 def test_cli_server_stage_finds_the_rejection_exit_1(tmp_path, repo_copy):
