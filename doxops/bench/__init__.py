@@ -154,15 +154,18 @@ def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: in
             t["warm"].append(warm.seconds)
         every = f"{len(envs)} environments"
         rows.append(ratio_row(
-            "cold_static", f"cold render+validate --no-server, {every} / bare tools (kustomize build per target, "
-            "then kubeconform, in sequence)", t["cold_static"], t["bare_static"], 1.0, "<= 1.0 (stretch 0.7)"))
+            "cold_static", "cold render+validate --no-server / bare tools", t["cold_static"], t["bare_static"], 1.0,
+            "<= 1.0 (stretch 0.7)", detail=f"{every}, caches cleared; bare: kustomize build per target, then "
+            "kubeconform, in sequence"))
         rows.append(ratio_row(
-            "cold_server", f"cold render+validate with the API-server stage, {every} / bare tools + etcd and "
-            "kube-apiserver started, namespaces and CRDs created, kubectl apply --dry-run=server (client-side)",
-            t["cold_server"], t["bare_server"], 1.0, "<= 1.0"))
+            "cold_server", "cold render+validate, API-server stage / bare tools + server", t["cold_server"],
+            t["bare_server"], 1.0, "<= 1.0", detail=f"{every}, caches cleared (API-server answers too); bare: "
+            "kustomize and kubeconform as above, then etcd and kube-apiserver started as the stage starts them, "
+            "namespaces and the used CRDs created, kubectl apply --dry-run=server (client-side, as the "
+            "Applications sync) per environment"))
         rows.append(ratio_row(
-            "warm_noop", f"warm no-op render+validate (render-cache hit, default stages), {every} / bare tools "
-            "(kustomize, kubeconform)", t["warm"], t["bare_static"], 0.3, "<= 0.3",
+            "warm_noop", "warm no-op render+validate (cache hit) / bare tools", t["warm"], t["bare_static"], 0.3,
+            "<= 0.3", detail=f"{every}, default stages, right after a cold run; bare: as in the first row",
             **({"met": "invalid", "note": "not a cache hit: " + problems[0]} if problems else
                {"note": "cache hit proved each run: render and validate answered every environment from their "
                         "caches, no file under rendered/ or the caches written"})))
@@ -181,15 +184,16 @@ def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: in
         added = median(rules) / median(parse)
         n_rules = policy[0]["rules"]
         rows.append(Row(
-            "policy_added", f"policy engine ({n_rules} rules, no-credentials apart), {resources} resources: rules' "
-            "time / parsing the same files with validate's parser (same process)",
+            "policy_added", f"policy rules' added time / parsing, {resources:,} resources",
             f"{median(rules):.2f} s / {median(parse):.2f} s = {added:.2f}", round(added, 3), "<= 0.25", 0.25,
             ratio=round(added, 3), samples={"rules_s": [round(x, 3) for x in rules],
-                                           "parse_s": [round(x, 3) for x in parse]}))
-        rows.append(seconds_row("policy_whole", f"policy engine, {resources} resources, parsing included",
+                                           "parse_s": [round(x, 3) for x in parse]},
+            detail=f"{n_rules} rules (all but no-credentials, which has its own row) over copies of the rendered "
+                   "workloads, one file per resource; parsed by validate's parser in the same fresh process"))
+        rows.append(seconds_row("policy_whole", f"policy engine incl. parsing, {resources:,} resources",
                                 whole, 2.0))
         rows.append(seconds_row(
-            "scan_cold", f"credential scan (no-credentials rule), {resources} resources, empty cache", 
+            "scan_cold", f"credential scan, {resources:,} resources, empty cache",
             [s["rules_s"] for s in scan], 3.0,
             note=f"parsing excluded ({median([s['parse_s'] for s in scan]):.2f} s), every run in a new process"))
 
@@ -221,17 +225,16 @@ def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: in
         small, large = scaling[0], scaling[-1]
         growth = large["per_env_s"] / small["per_env_s"]
         rows.append(Row(
-            "scaling", f"time per environment, {large['environments']} vs {small['environments']} generated "
-            "environments (cold render+validate --no-server)",
+            "scaling", f"time per environment, {large['environments']} vs {small['environments']} environments",
             f"{large['per_env_s']:.3f} s vs {small['per_env_s']:.3f} s = {growth:.2f}", round(growth, 3),
             "<= 1.15", 1.15, ratio=round(growth, 3),
+            detail="cold render+validate --no-server of generated environments, medians, scales alternating",
             note="every environment labels all it renders with its own name: "
                  f"{large['distinct_files']} distinct of {large['rendered_files']} rendered files"))
         peak = max(s["peak_total_mb"] for s in scaling)
         single = max(s["peak_single_mb"] for s in scaling)
         rows.append(Row(
-            "memory", f"peak memory of the pipeline's own (Python) processes, summed, {large['environments']} "
-            "environments", f"{peak:.0f} MB (largest one {single:.0f} MB)", peak, "< 500 MB", 500.0,
+            "memory", f"peak memory, pipeline's own processes, {large['environments']} environments", f"{peak:.0f} MB (largest one {single:.0f} MB)", peak, "< 500 MB", 500.0,
             note=f"RSS sampled every {int(procs_interval() * 1000)} ms; kustomize, helm and kubeconform not counted"))
     results["rows"] = as_dicts(rows)
     results["scaling"] = scaling

@@ -24,6 +24,7 @@ class Row:
     met: str = ""
     samples: dict = field(default_factory=dict)
     note: str = ""
+    detail: str = ""  # exactly what is measured, beyond the short label
 
     def __post_init__(self) -> None:
         if not self.met:
@@ -57,7 +58,7 @@ def table(results: dict) -> str:
     for r in rows:
         lines.append(f"{r['label']:<{width}}  {r['figure']:<{fig}}  {r['target']:<{tgt}}  {r['met']}")
         if r.get("note"):
-            lines.append(f"{'':<{width}}  ({r['note']})")
+            lines.append(f"    {r['note']}")
     lines.append("")
     lines.append("environments  median s  per env s  peak MB (sum of Python processes)")
     for s in results.get("scaling", []):
