@@ -66,14 +66,27 @@ def table(results: dict) -> str:
     lines.append(f"\n{results['cores']} cores, load average {results['load_start']} at the start and "
                  f"{results['load_end']} at the end; medians of {results['repeat']} runs, pipeline and bare tools "
                  f"alternating; `{results['command']}` on {results['date']}")
-    lines.append(f"JSON: {results['files']['json']}; plot: {results['files']['svg']}")
+    lines.append("JSON, README table and plot: " + ", ".join(results["files"].values()))
     return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The README's table, from the results as they are."""
+    lines = ["| measure | target | measured | met |", "|---|---|---|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['label']} | {r['target']} | {r['figure']} | {r['met']} |")
+    lines += ["", "| environments | median s | per environment s | peak MB, pipeline's processes |", "|---|---|---|---|"]
+    for s in results.get("scaling", []):
+        lines.append(f"| {s['environments']} | {s['seconds']:.2f} | {s['per_env_s']:.3f} | {s['peak_total_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def write(results: dict, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    results["files"] = {"json": str(out / "results.json"), "svg": str(out / "scaling.svg")}
+    results["files"] = {"json": str(out / "results.json"), "svg": str(out / "scaling.svg"),
+                        "markdown": str(out / "results.md")}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(results))
     points = [(s["environments"], s["seconds"]) for s in results.get("scaling", [])]
     if points:
         svg_plot(points, out / "scaling.svg")

@@ -120,3 +120,11 @@ def test_memory_counts_the_pipelines_python_processes_only(tmp_path):
 def test_bench_refuses_fewer_than_two_scales():
     proc = run_dox(REPO_ROOT, "bench", "--scales", "5")
     assert proc.returncode == 2 and "two or more" in proc.stderr
+
+
+def test_the_readme_table_is_written_from_the_results(results):
+    from doxops.bench.report import markdown
+
+    table = markdown(results)
+    for row in results["rows"]:
+        assert f"| {row['label']} | {row['target']} | {row['figure']} | {row['met']} |" in table
