@@ -31,9 +31,8 @@ from typing import Callable
 from .. import environments, toolchain
 from ..paths import REPO_ROOT
 from . import bare, generate
-from .procs import BenchError, Run, Scratch, snapshot
-from .report import Row, median, ratio_row, seconds_row, table, write
-from .report import as_dicts
+from .procs import SAMPLE_EVERY, BenchError, Run, Scratch, snapshot
+from .report import Row, as_dicts, median, ratio_row, seconds_row, table, write
 
 __all__ = ["BenchError", "run", "table", "DEFAULT_SCALES", "DEFAULT_RESOURCES"]
 
@@ -234,15 +233,11 @@ def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: in
         peak = max(s["peak_total_mb"] for s in scaling)
         single = max(s["peak_single_mb"] for s in scaling)
         rows.append(Row(
-            "memory", f"peak memory, pipeline's own processes, {large['environments']} environments", f"{peak:.0f} MB (largest one {single:.0f} MB)", peak, "< 500 MB", 500.0,
-            note=f"RSS sampled every {int(procs_interval() * 1000)} ms; kustomize, helm and kubeconform not counted"))
+            "memory", f"peak memory, pipeline's own processes, {large['environments']} environments",
+            f"{peak:.0f} MB (largest one {single:.0f} MB)", peak, "< 500 MB", 500.0,
+            note=f"RSS sampled every {int(SAMPLE_EVERY * 1000)} ms; kustomize, helm and kubeconform not counted"))
     results["rows"] = as_dicts(rows)
     results["scaling"] = scaling
     results["load_end"] = _load()
     return write(results, out or REPO_ROOT / ".dox" / "bench")
 
-
-def procs_interval() -> float:
-    from .procs import SAMPLE_EVERY  # noqa: PLC0415
-
-    return SAMPLE_EVERY

@@ -73,7 +73,13 @@ def run_server(root: Path, envs: list[environments.Environment], setup: list[dic
             path.write_text(yaml.safe_dump_all(setup))
             cluster.kubectl("apply", "-f", str(path))
         if any(d["kind"] == "CustomResourceDefinition" for d in setup):
-            cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+            for _ in range(600):  # right after creation a CRD may have no conditions yet: kubectl wait errs
+                if cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s",
+                                   check=False).returncode == 0:
+                    break
+                time.sleep(0.05)
+            else:
+                raise BenchError("bare: the CRDs were never Established")
         for env in envs:
             proc = cluster.kubectl("apply", "--dry-run=server", "--validate=strict", "-R", "-f",
                                    str(root / "rendered" / env.name), check=False)

@@ -62,7 +62,8 @@ def table(results: dict) -> str:
     lines.append("")
     lines.append("environments  median s  per env s  peak MB (sum of Python processes)")
     for s in results.get("scaling", []):
-        lines.append(f"{s['environments']:>12}  {s['seconds']:>8.2f}  {s['per_env_s']:>9.3f}  {s['peak_total_mb']:>7.0f}")
+        lines.append(f"{s['environments']:>12}  {s['seconds']:>8.2f}  {s['per_env_s']:>9.3f}  "
+                     f"{s['peak_total_mb']:>7.0f}")
     lines.append(f"\n{results['cores']} cores, load average {results['load_start']} at the start and "
                  f"{results['load_end']} at the end; medians of {results['repeat']} runs, pipeline and bare tools "
                  f"alternating; `{results['command']}` on {results['date']}")
@@ -75,7 +76,8 @@ def markdown(results: dict) -> str:
     lines = ["| measure | target | measured | met |", "|---|---|---|---|"]
     for r in results["rows"]:
         lines.append(f"| {r['label']} | {r['target']} | {r['figure']} | {r['met']} |")
-    lines += ["", "| environments | median s | per environment s | peak MB, pipeline's processes |", "|---|---|---|---|"]
+    lines += ["", "| environments | median s | per environment s | peak MB, pipeline's processes |",
+              "|---|---|---|---|"]
     for s in results.get("scaling", []):
         lines.append(f"| {s['environments']} | {s['seconds']:.2f} | {s['per_env_s']:.3f} | {s['peak_total_mb']:.0f} |")
     return "\n".join(lines) + "\n"

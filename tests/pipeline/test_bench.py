@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -110,8 +109,8 @@ def test_generated_resources_are_valid_copies_one_per_file_each_in_its_namespace
 
 
 def test_memory_counts_the_pipelines_python_processes_only(tmp_path):
-    python = procs.timed([sys.executable, "-c", "import time; x = bytearray(80 << 20); x[::4096] = b'1' * len(x[::4096]); "
-                                               "time.sleep(0.5)"], cwd=tmp_path, env={}, sample=True)
+    touch = "import time; x = bytearray(80 << 20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.5)"
+    python = procs.timed([sys.executable, "-c", touch], cwd=tmp_path, env={}, sample=True)
     assert python.peak_single_mb >= 80 and python.peak_total_mb >= 80
     other = procs.timed(["bash", "-c", "sleep 0.5"], cwd=tmp_path, env={}, sample=True)
     assert other.peak_total_mb == other.peak_single_mb == 0
