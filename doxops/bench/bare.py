@@ -57,7 +57,8 @@ def server_setup(root: Path, envs: list[environments.Environment]) -> list[dict]
 
 def run_server(root: Path, envs: list[environments.Environment], setup: list[dict], binaries: dict[str, Path]
                ) -> float:
-    """etcd and kube-apiserver started as the stage starts them (same harness, same flags), the namespaces
+    """The server part of the bare equivalent of validate's API-server stage (the bench adds the static tools'
+    time, run just before): etcd and kube-apiserver started as the stage starts them (same harness, same flags), the namespaces
     and CRDs applied and Established, then ``kubectl apply --dry-run=server --validate=strict -R -f
     rendered/<env>`` per environment: client-side apply, the mode every Application here syncs with."""
     import yaml  # noqa: PLC0415
