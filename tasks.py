@@ -275,8 +275,8 @@ def argocd_bootstrap(c, env=None, context=None):
 def bench(c, repeat=3, scales="5,50", resources=10000):
     """Measure render+validate, the policy engine, the credential scan and scaling against the bare tools.
 
-    Prints every row (figure, ratio, target, met) and writes .dox/bench/results.json and scaling.svg; about
-    five minutes at the defaults on 2 cores.
+    Prints every row (figure, ratio, target, met) and writes .dox/bench/results.json, results.md (the README's
+    table) and scaling.svg; about 11 minutes at the defaults on 2 busy cores.
 
     :param repeat: runs per measure, pipeline and bare tools alternating (medians are reported)
     :param scales: two or more numbers of generated environments; time per environment is compared between
