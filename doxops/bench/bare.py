@@ -63,10 +63,10 @@ def run_server(root: Path, envs: list[environments.Environment], setup: list[dic
     rendered/<env>`` per environment: client-side apply, the mode every Application here syncs with."""
     import yaml  # noqa: PLC0415
 
-    from ..validate import server  # noqa: PLC0415
+    from ..validate.server.apiserver import dry_run_cluster  # noqa: PLC0415
 
     started = time.monotonic()
-    cluster = server._cluster(binaries, lambda message: None)  # noqa: SLF001 - the stage's own start-up
+    cluster = dry_run_cluster(binaries, lambda message: None)  # the stage's own start-up
     try:
         cluster.start()
         with tempfile.TemporaryDirectory(prefix="dox-bench-bare-") as tmp:
