@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Task, task
 
 from doxops import errors
 
@@ -27,11 +27,24 @@ def _params(doc: str) -> dict[str, str]:
     return found
 
 
+class DoxTask(Task):
+    """A task whose automatic short flags are letters only.
+
+    invoke picks a short flag from the option's name, letter by letter; when every letter is taken it takes the
+    ``-`` of ``no-server``, which ``--help`` shows as ``--`` and the parser cannot read. Such a flag is dropped.
+    """
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        opts["names"] = [n for n in opts["names"] if n.strip("-_")]
+        return opts
+
+
 def dox_task(function=None, **options):
     """``@task`` with the option help taken from the docstring and the error mapping of ``_task``."""
 
     def decorate(fn):
-        return task(help=_params(fn.__doc__), **options)(_task(fn))
+        return task(help=_params(fn.__doc__), klass=DoxTask, **options)(_task(fn))
 
     return decorate(function) if function is not None else decorate
 

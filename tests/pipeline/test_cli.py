@@ -91,3 +91,13 @@ def test_every_task_documents_every_option():
         options = [a for a in task.get_arguments() if a.name != "c"]
         missing = [a.name for a in options if not a.help]
         assert not missing, f"task {name}: options without :param help: {missing}"
+
+
+def test_every_short_flag_is_a_letter_the_parser_reads():
+    """invoke would give validate's --no-server the short flag "-" (its letters are taken): never offered."""
+    import tasks
+
+    for name, task in tasks.ns.tasks.items():
+        for argument in task.get_arguments():
+            shorts = [n for n in argument.names if len(n) == 1]
+            assert all(n.isalpha() for n in shorts), f"{name} --{argument.name}: short flag {shorts}"
