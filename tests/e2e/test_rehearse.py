@@ -28,6 +28,7 @@ from doxops.diff import REMOVE
 from doxops.diff.plan import LEFT, PRUNED
 from doxops.errors import Findings, UsageError
 from doxops.paths import REPO_ROOT
+from tests.patches import SELECTOR_PATCH
 
 pytestmark = pytest.mark.e2e
 
@@ -103,16 +104,6 @@ data:
   NOTES: rehearsed
 """
 
-SELECTOR_PATCH = """patches:
-  - target: {kind: Deployment, name: hitl-ui}
-    patch: |-
-      - op: add
-        path: /spec/selector/matchLabels/tier
-        value: web
-      - op: add
-        path: /spec/template/metadata/labels/tier
-        value: web
-"""
 
 
 def value_change(repo: Path) -> None:

@@ -18,6 +18,7 @@ from doxops import diff as d
 from doxops.paths import REPO_ROOT, cache_dir
 from doxops.validate import server
 from tests.conftest import assert_no_traceback, copy_repo, run_dox
+from tests.patches import SELECTOR_PATCH
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +26,6 @@ WORKLOADS = REPO_ROOT / "rendered" / "prod" / "workloads"
 KEY = ("prod", "apps", "Deployment", "dox-asdlc", "hitl-ui")
 WORDING = "! cannot be changed in place: the sync fails unless the object is replaced (spec.selector)"
 EMAIL = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
-SELECTOR_PATCH = """patches:
-  - target: {kind: Deployment, name: hitl-ui}
-    patch: |-
-      - op: add
-        path: /spec/selector/matchLabels/tier
-        value: web
-      - op: add
-        path: /spec/template/metadata/labels/tier
-        value: web
-"""
 
 
 @pytest.fixture(scope="module")

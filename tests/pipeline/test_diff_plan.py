@@ -15,6 +15,7 @@ import pytest
 from doxops import diff as d
 from doxops.diff import plan as p
 from tests.conftest import copy_repo, run_dox
+from tests.patches import SELECTOR_PATCH
 
 EMAIL = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
 
@@ -259,16 +260,6 @@ def test_without_a_rendered_application_the_settings_file_decides(prune, outcome
     assert "environments/e/argocd/settings.yaml" in d.to_text(changes)
 
 
-SELECTOR_PATCH = """patches:
-  - target: {kind: Deployment, name: hitl-ui}
-    patch: |-
-      - op: add
-        path: /spec/selector/matchLabels/tier
-        value: web
-      - op: add
-        path: /spec/template/metadata/labels/tier
-        value: web
-"""
 
 
 def test_the_readme_plan_is_what_the_diff_prints(tmp_path, monkeypatch):

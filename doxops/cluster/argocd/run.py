@@ -91,13 +91,7 @@ def run_env(env: Environment, paths: dict[str, Path], *, keep: bool = False, pro
         argocd.stop()
         if not stopped:
             cluster.stop()
-        every = argocd.processes + cluster.processes
-        alive = [f"{p.name} ({p.pid})" for p in every if p.alive]
-        ports = [port for port in vars(argocd.ports).values() if _listening(port)]
-        report.checks.append(Check(f"teardown: every process stopped ({len(every)}: "
-                                   f"{', '.join(p.name for p in every)}), every Argo CD port closed",
-                                   bool(every) and not alive and not ports,
-                                   f"alive: {alive or 'none'}; open ports: {ports or 'none'}"))
+        report.checks.append(teardown_check(argocd, cluster))
         report.seconds = time.monotonic() - started
         if report.ok and not keep:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -117,6 +111,17 @@ def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def teardown_check(argocd: ArgoCD, cluster: Cluster) -> Check:
+    """After a run: every process of Argo CD and the control plane has exited and no Argo CD port (127.0.0.1)
+    still accepts a connection. Fails when there were no processes at all (nothing was proved)."""
+    every = argocd.processes + cluster.processes
+    alive = [f"{p.name} ({p.pid})" for p in every if p.alive]
+    ports = [port for port in vars(argocd.ports).values() if _listening(port)]
+    return Check(f"teardown: every process stopped ({len(every)}: {', '.join(p.name for p in every)}), "
+                 "every Argo CD port closed", bool(every) and not alive and not ports,
+                 f"alive: {alive or 'none'}; open ports: {ports or 'none'}")
 
 
 def preflight() -> None:

@@ -11,7 +11,6 @@ sampled from the cluster's start; the teardown is checked (every process stopped
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import yaml
 
 from ...diff import Change, run_diff
 from ...environments import Environment
-from ..cluster import LOOPBACK, Cluster
+from ..cluster import Cluster
 from ..harness import Progress
 from ..report import Check, EnvReport, attempt
 from ..simulators import Simulators
@@ -30,6 +29,7 @@ from ..sockets import SocketSampler
 from ..watch import PodWatch
 from ..argocd import ArgoCD, ArgoScenario, metrics_listener, redis_server
 from ..argocd.harness import short
+from ..argocd.run import teardown_check
 from . import observe
 from .refs import RefRemote, tree_files
 
@@ -150,12 +150,7 @@ def rehearse_env(env: Environment, paths: dict[str, Path], root: Path, base: str
         argocd.stop()
         if not stopped:
             cluster.stop()
-        every = argocd.processes + cluster.processes
-        alive = [f"{p.name} ({p.pid})" for p in every if p.alive]
-        ports = [port for port in vars(argocd.ports).values() if _listening(port)]
-        report.checks.append(Check(f"teardown: every process stopped ({len(every)}), every Argo CD port closed",
-                                   bool(every) and not alive and not ports,
-                                   f"alive: {alive or 'none'}; open ports: {ports or 'none'}"))
+        report.checks.append(teardown_check(argocd, cluster))
         report.seconds = time.monotonic() - started
         if report.ok and not keep and all(not s.error for s in result.steps):
             shutil.rmtree(scratch, ignore_errors=True)
@@ -227,9 +222,3 @@ def _rehearse_step(scenario: ArgoScenario, remote: RefRemote, root: Path, base: 
         step.error = f"{type(exc).__name__}: {exc}"
         say(f"head {short(head)}: the rehearsal step failed: {step.error}")
     return step
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((LOOPBACK, port)) == 0
