@@ -45,7 +45,9 @@ def test_entropy_plugins_are_off_by_default_because_checksums_trip_them():
 
 def test_the_plugin_list_is_configurable():
     found = run_rule("no-credentials", "fail.yaml", cfg=plugins("GitHubTokenDetector"))
-    assert [d.line for d in found] == [28]
+    # line 28 by the one plugin left; line 26 (AWS_ACCESS_KEY_ID's literal value) by the credential-name check,
+    # which is no plugin of the scanner
+    assert [(d.line, "detect-secrets" in d.message) for d in found] == [(26, False), (28, True)]
 
 
 def test_an_unknown_plugin_is_a_usage_error():
@@ -63,3 +65,13 @@ def test_fifty_clean_files_scan_clean(tmp_path: Path):
         paths.append(path)
     no_credentials.scan(paths[:1], no_credentials.CONF["plugins"])  # import and plugin set-up
     assert no_credentials.scan(paths, no_credentials.CONF["plugins"], no_credentials.CONF["ignoreKeys"]) == []
+
+
+def test_a_literal_env_value_under_a_credential_name_fails_at_its_value():
+    """The scanner misses ``- name: DB_PASSWORD`` / ``value: ...`` (two lines); numbers, paths, references pass."""
+    found = run_rule("no-credentials", "fail-literal-env.yaml")
+    assert [(d.line, d.message.split(": env ")[1].split(" ")[0]) for d in found] == [(16, "DB_PASSWORD"),
+                                                                                     (24, "API_TOKEN")]
+    text = (FIXTURES / "no-credentials" / "fail-literal-env.yaml").read_text()
+    for d in found:
+        assert "Xk9#mP2" in text and "Xk9#mP2" not in d.message and "Zq8vN3" not in d.message

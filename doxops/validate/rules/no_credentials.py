@@ -258,6 +258,16 @@ def _pointer_at(path: Path, index: int, line: int) -> str:
 
 
 def check(ctx: Context, conf: dict):
+    flagged: set[tuple[int, str]] = set()
+    for finding in _scanned(ctx, conf):
+        flagged.add((id(finding.manifest), finding.pointer))
+        yield finding
+    for finding in _literal_env_credentials(ctx):
+        if (id(finding.manifest), finding.pointer) not in flagged:  # the scanner named this value already
+            yield finding
+
+
+def _scanned(ctx: Context, conf: dict):
     by_file: dict[Path, list] = {}
     for m in ctx.manifests:
         if m.path in by_file or m.path.is_file():
@@ -274,3 +284,27 @@ def check(ctx: Context, conf: dict):
         pointer = _pointer_at(path, m.index, line)
         yield Finding(m, pointer, f"{m.ref}: line {line} holds a credential (detect-secrets: {kind}); move it to "
                                   "a Secret from an external store (ExternalSecret) and rotate it")
+
+
+def _literal_env_credentials(ctx: Context):
+    """An env entry whose name says credential (``DB_PASSWORD``, ``API_TOKEN``) with a literal ``value``.
+
+    The scanner reads a line at a time and so never pairs ``- name: DB_PASSWORD`` with the ``value:`` line below
+    it. Credential names are the diff's masking rule (:class:`doxops.diff.mask.Masker`), so what the diff
+    hides as a credential is what validation refuses; numbers, empty values and ``$(VAR)`` references pass."""
+    from ...diff import load_settings  # noqa: PLC0415 - only when a workload has env entries
+    from ...diff.mask import Masker, is_number  # noqa: PLC0415
+
+    masker = None
+    for w in ctx.workloads():
+        for container, pointer in w.containers():
+            env = container.get("env")
+            for i, entry in enumerate(env if isinstance(env, list) else []):
+                value = entry.get("value") if isinstance(entry, dict) else None
+                if not isinstance(value, str) or not value.strip() or "$(" in value or is_number(value):
+                    continue
+                masker = masker or Masker(load_settings())
+                if masker.credential_key(str(entry.get("name", ""))):
+                    yield Finding(w.manifest, f"{pointer}/env/{i}/value",
+                                  f"{w.manifest.ref}: env {entry.get('name')} holds a literal credential in its value; "
+                                  "use valueFrom.secretKeyRef to a Secret from an external store and rotate it")
