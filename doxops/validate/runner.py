@@ -73,24 +73,37 @@ def _cache_key(env: Environment, root: Path) -> str:
     return digest.hexdigest()
 
 
-def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
-                        stage: server_mod.Stage | None = None) -> Report:
-    """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed."""
+def _cache_file(env: Environment, root: Path, server: bool) -> Path:
     from ..render import STATE_DIR  # noqa: PLC0415
 
-    key = _cache_key(env, root)
-    suffix = "" if stage is not None else ".no-server"  # a report without the server stage is another report
-    cache = root / STATE_DIR / "validate-cache" / f"{env.name}{suffix}.json"
+    suffix = "" if server else ".no-server"  # a report without the server stage is another report
+    return root / STATE_DIR / "validate-cache" / f"{env.name}{suffix}.json"
+
+
+def cached_report(env: Environment, root: Path = REPO_ROOT, server: bool = True,
+                  progress: Progress = _stderr) -> Report | None:
+    """The report in .dox/validate-cache when nothing it depends on changed (:func:`_cache_key`), else None."""
     try:
-        data = json.loads(cache.read_text())
-        if data.get("key") == key:
+        data = json.loads(_cache_file(env, root, server).read_text())
+        if data.get("key") == _cache_key(env, root):
             return Report(env.name, data["resources"], [diag.Diagnostic(**d) for d in data["diagnostics"]],
                           0.0, cached=True)
     except FileNotFoundError:
         pass
     except (ValueError, KeyError, TypeError):
         progress(f"validate {env.name}: validation cache is corrupt; validating afresh")
+    return None
+
+
+def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
+                        stage: server_mod.Stage | None = None) -> Report:
+    """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed."""
+    found = cached_report(env, root, stage is not None, progress)
+    if found is not None:
+        return found
+    key = _cache_key(env, root)
     report = validate_env(env, root, stage=stage)
+    cache = _cache_file(env, root, stage is not None)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "resources": report.resources,
@@ -112,11 +125,18 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
                   server: bool = True) -> list[Report]:
     """Every environment in parallel (kubeconform, the policies and the API-server dry-runs of each overlap)."""
     one = validate_env_cached if use_cache else validate_env
-    _prescan_sources(envs, root)
+    # A warm no-op is answered from the cache before anything costly starts (the credential pre-scan, the
+    # stage's message): only the environments that must be validated again go further.
+    done = {e.name: r for e in envs if use_cache and (r := cached_report(e, root, server)) is not None}
+    todo = [e for e in envs if e.name not in done]
+    if not todo:
+        return [done[e.name] for e in envs]
+    _prescan_sources(todo, root)
     stage = server_stage(server)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 2)))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 2)))
     try:
-        return list(pool.map(lambda e: one(e, root, stage=stage), envs))
+        fresh = dict(zip((e.name for e in todo), pool.map(lambda e: one(e, root, stage=stage), todo)))
+        return [done.get(e.name) or fresh[e.name] for e in envs]
     except BaseException:
         if stage is not None:
             stage.close()  # an interrupted run: stop the servers first, so no environment waits on them

@@ -1,0 +1,37 @@
+"""The validation cache answers a warm no-op before anything costly starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from doxops import environments
+from doxops.validate import runner
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("a cached environment must not start the credential pre-scan or the server stage")
+
+
+def test_a_warm_no_op_starts_neither_the_prescan_nor_the_stage(repo_copy, monkeypatch):
+    envs = environments.discover(repo_copy)
+    first = runner.validate_envs(envs, root=repo_copy, server=False)
+    assert not any(r.cached for r in first)
+    monkeypatch.setattr(runner, "_prescan_sources", _refuse)
+    monkeypatch.setattr(runner, "server_stage", _refuse)
+    again = runner.validate_envs(envs, root=repo_copy, server=False)
+    assert [r.name for r in again] == [r.name for r in first] and all(r.cached for r in again)
+    assert [r.diagnostics for r in again] == [r.diagnostics for r in first]
+
+
+def test_a_changed_environment_is_validated_again_and_the_other_answered_from_the_cache(repo_copy, monkeypatch):
+    envs = environments.discover(repo_copy)
+    runner.validate_envs(envs, root=repo_copy, server=False)
+    changed = repo_copy / "rendered" / envs[0].name / "workloads" / "deployment-orchestrator.yaml"
+    changed.write_text(changed.read_text().replace("replicas: 1", "replicas: 2"))
+    monkeypatch.setattr(runner, "_prescan_sources", _refuse)
+    with pytest.raises(AssertionError, match="must not start"):  # the changed one goes further than the cache
+        runner.validate_envs(envs, root=repo_copy, server=False)
+    monkeypatch.undo()
+    reports = {r.name: r for r in runner.validate_envs(envs, root=repo_copy, server=False)}
+    assert not reports[envs[0].name].cached and reports[envs[1].name].cached
+    assert any(d.rule == "singleton" for d in reports[envs[0].name].diagnostics)
