@@ -11,7 +11,7 @@ For each environment, :func:`run_e2e`:
 3. applies in phases: the Namespace and the CRDs of Argo CD and External Secrets (server-side;
    waits until they are Established), the ``argocd`` namespace, the Secrets (minikube: created
    with generated test values; prod: the simulated External Secrets store), then a server-side
-   dry-run of everything, then the server-side apply of ``workloads/`` and ``argocd/``;
+   dry-run of everything through validate's API-server stage (as the Applications apply it), then the server-side apply of ``workloads/`` and ``argocd/``;
 4. observes the acceptance scenarios (:class:`~doxops.cluster.scenarios.Scenario`), each a named
    :class:`~doxops.cluster.report.Check`; milestones are observations. A
    :class:`~doxops.cluster.sockets.SocketSampler` reads every socket of every process, every second,

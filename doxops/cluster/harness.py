@@ -224,11 +224,26 @@ class Harness:
         self.observe(f"Secrets {', '.join(made)} created as `./dox minikube-secrets` makes them, with generated "
                      "test values")
 
+    def dry_run_stage(self) -> None:
+        """Every manifest through validate's API-server stage (the same code, cache and apply modes as
+        ``./dox validate``): a rejection there is a failed check here, before anything is applied."""
+        from ..validate.manifests import load_directory  # noqa: PLC0415 - only the e2e needs the stage
+        from ..validate.server import Stage  # noqa: PLC0415
+
+        manifests = load_directory(self.manifests)
+        with Stage(progress=lambda message: self.progress(f"{self.env.name}: {message}")) as stage:
+            found = stage.check(manifests, self.env.kubernetes_version, self.manifests, self.namespace,
+                                self.env.name, env=self.env.name)
+        errors = [f"{d.path}:{d.line}: {d.message}" for d in found if d.level == "error"]
+        self.check(f"validate's API-server stage accepts all {len(manifests)} manifests (dry-run applies as the "
+                   "Applications sync them)", not errors, "; ".join(errors[:3]))
+        if errors:
+            raise ScenarioFailed("dry-run")
+
     def apply_everything(self) -> None:
         targets = [self.manifests / "workloads"] + ([self.manifests / "argocd"] if self.argocd_docs else [])
-        warnings = self.kubectl_apply(*targets, dry_run=True)  # a refusal is a failed check there
-        self.observe("server-side dry-run of every manifest accepted")
-        warnings += self.kubectl_apply(*targets)
+        self.dry_run_stage()
+        warnings = self.kubectl_apply(*targets)
         psa = [line for line in warnings.splitlines() if "PodSecurity" in line]
         self.check("server-side apply of workloads/ and argocd/ (no Pod Security warnings)", not psa, "; ".join(psa))
 
