@@ -131,10 +131,10 @@ def load_one(path: Path) -> Any:
     return docs[0].data if docs else None
 
 
-def loads_all(text: str, origin: str = "<stream>") -> Iterator[Any]:
+def loads_all(text: str, origin: str = "<stream>", loader: type = StrictLoader) -> Iterator[Any]:
     """Documents of a YAML string (tool output); errors name ``origin``."""
     try:
-        for doc in yaml.load_all(text, Loader=StrictLoader):
+        for doc in yaml.load_all(text, Loader=loader):
             if doc is not None:
                 yield doc
     except yaml.YAMLError as exc:
@@ -161,12 +161,7 @@ GoLoader.add_constructor("tag:yaml.org,2002:merge", lambda loader, node: loader.
 
 def loads_go(text: str, origin: str = "<stream>") -> Iterator[Any]:
     """Documents of a stream that Kubernetes tools will read, as they read it; errors name ``origin``."""
-    try:
-        for doc in yaml.load_all(text, Loader=GoLoader):
-            if doc is not None:
-                yield doc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{origin}: tool output is not valid YAML: {exc}") from None
+    return loads_all(text, origin, loader=GoLoader)
 
 
 _NOT_PLAIN = "tag:dox-asdlc.io,2026:not-plain"  # never written: only denies the plain style

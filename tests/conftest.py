@@ -109,3 +109,15 @@ def repo_copy(tmp_path) -> Path:
 
 def assert_no_traceback(proc: subprocess.CompletedProcess) -> None:
     assert "Traceback (most recent call last)" not in proc.stderr + proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def pool():
+    """One etcd + kube-apiserver (the API-server stage's pool) for every test of the session that needs one:
+    the validate stage's and the diff's immutable-field tests (each uses its own namespaces and result cache)."""
+    from doxops.cluster import binaries
+    from doxops.validate import server
+
+    resolved = binaries.ensure(["kubernetes", "etcd"])
+    with server.Pool(binaries=resolved.paths, progress=lambda message: None) as shared:
+        yield shared

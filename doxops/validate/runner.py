@@ -81,11 +81,12 @@ def _cache_file(env: Environment, root: Path, server: bool) -> Path:
 
 
 def cached_report(env: Environment, root: Path = REPO_ROOT, server: bool = True,
-                  progress: Progress = _stderr) -> Report | None:
-    """The report in .dox/validate-cache when nothing it depends on changed (:func:`_cache_key`), else None."""
+                  progress: Progress = _stderr, key: str | None = None) -> Report | None:
+    """The report in .dox/validate-cache when nothing it depends on changed (``key``, default
+    :func:`_cache_key`), else None."""
     try:
         data = json.loads(_cache_file(env, root, server).read_text())
-        if data.get("key") == _cache_key(env, root):
+        if data.get("key") == (key or _cache_key(env, root)):
             return Report(env.name, data["resources"], [diag.Diagnostic(**d) for d in data["diagnostics"]],
                           0.0, cached=True)
     except FileNotFoundError:
@@ -96,12 +97,14 @@ def cached_report(env: Environment, root: Path = REPO_ROOT, server: bool = True,
 
 
 def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
-                        stage: server_mod.Stage | None = None) -> Report:
-    """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed."""
-    found = cached_report(env, root, stage is not None, progress)
+                        stage: server_mod.Stage | None = None, key: str | None = None,
+                        looked_up: bool = False) -> Report:
+    """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed (``key``: the
+    cache key the caller took already; ``looked_up``: it found no cached report, so only validate and store)."""
+    key = key or _cache_key(env, root)  # taken before validating: a file changed meanwhile is not stored as seen
+    found = None if looked_up else cached_report(env, root, stage is not None, progress, key)
     if found is not None:
         return found
-    key = _cache_key(env, root)
     report = validate_env(env, root, stage=stage)
     cache = _cache_file(env, root, stage is not None)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -124,10 +127,16 @@ def server_stage(server: bool, progress: Progress = _stderr) -> server_mod.Stage
 def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bool = True,
                   server: bool = True) -> list[Report]:
     """Every environment in parallel (kubeconform, the policies and the API-server dry-runs of each overlap)."""
-    one = validate_env_cached if use_cache else validate_env
+    def one(env: Environment, root: Path, stage: server_mod.Stage | None) -> Report:
+        if use_cache:  # not answered from the cache below: validate and store under the key taken there
+            return validate_env_cached(env, root, stage=stage, key=keys[env.name], looked_up=True)
+        return validate_env(env, root, stage=stage)
+
     # A warm no-op is answered from the cache before anything costly starts (the credential pre-scan, the
     # stage's message): only the environments that must be validated again go further.
-    done = {e.name: r for e in envs if use_cache and (r := cached_report(e, root, server)) is not None}
+    keys = {e.name: _cache_key(e, root) for e in envs} if use_cache else {}
+    done = {e.name: r for e in envs
+            if use_cache and (r := cached_report(e, root, server, key=keys[e.name])) is not None}
     todo = [e for e in envs if e.name not in done]
     if not todo:
         return [done[e.name] for e in envs]
@@ -135,7 +144,7 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     stage = server_stage(server)
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 2)))
     try:
-        fresh = dict(zip((e.name for e in todo), pool.map(lambda e: one(e, root, stage=stage), todo)))
+        fresh = dict(zip((e.name for e in todo), pool.map(lambda e: one(e, root, stage), todo)))
         return [done.get(e.name) or fresh[e.name] for e in envs]
     except BaseException:
         if stage is not None:

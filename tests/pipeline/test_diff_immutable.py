@@ -1,6 +1,6 @@
 """The diff's immutable fields, decided by the pinned kube-apiserver (doxops.validate.server.ImmutableCheck).
 
-One etcd + kube-apiserver serves the module (the ``pool`` fixture); every verdict cache is a temporary directory,
+One etcd + kube-apiserver serves the test session (the ``pool`` fixture of tests/conftest.py); every verdict cache is a temporary directory,
 and the ``./dox diff`` runs get a cache directory of their own (built tools and schemas linked in).
 """
 
@@ -27,14 +27,6 @@ KEY = ("prod", "apps", "Deployment", "dox-asdlc", "hitl-ui")
 WORDING = "! cannot be changed in place: the sync fails unless the object is replaced (spec.selector)"
 EMAIL = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
 
-
-@pytest.fixture(scope="module")
-def pool():
-    from doxops.cluster import binaries
-
-    resolved = binaries.ensure(["kubernetes", "etcd"])
-    with server.Pool(binaries=resolved.paths, progress=lambda message: None) as shared:
-        yield shared
 
 
 @pytest.fixture

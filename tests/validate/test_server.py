@@ -1,6 +1,6 @@
 """The API-server stage on the pinned kube-apiserver: the issue's cases end in located findings.
 
-One etcd + kube-apiserver serves the whole test session (the ``pool`` fixture); each test has its own
+One etcd + kube-apiserver serves the whole test session (the ``pool`` fixture of tests/conftest.py); each test has its own
 result cache in a temporary directory, so nothing is answered from another run's cache.
 """
 
@@ -24,14 +24,6 @@ pytestmark = pytest.mark.slow
 PROD = REPO_ROOT / "rendered" / "prod" / "workloads"
 FILES = sorted(p.name for p in PROD.glob("*.yaml"))  # prod's workloads: clean for every stage as committed
 
-
-@pytest.fixture(scope="session")
-def pool():
-    from doxops.cluster import binaries
-
-    resolved = binaries.ensure(["kubernetes", "etcd"])
-    with server.Pool(binaries=resolved.paths, progress=lambda message: None) as shared:
-        yield shared
 
 
 @pytest.fixture
