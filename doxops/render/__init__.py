@@ -23,16 +23,32 @@ One module per concern:
 
 from __future__ import annotations
 
-from ..paths import REPO_ROOT
-from .cache import tree_hash
-from .run import EnvResult, check, orphans, remove_orphans, render_all
-from .serialise import template_path
-from .sources import input_files, shaping_digest, shaping_inputs, targets
-from .tools import kustomize_command
-from .write import RENDERED, STATE_DIR, Progress, checkpoint, render_lock, stderr_progress
+import importlib
 
-__all__ = [
-    "REPO_ROOT", "RENDERED", "STATE_DIR", "EnvResult", "Progress", "check", "checkpoint", "input_files",
-    "kustomize_command", "orphans", "remove_orphans", "render_all", "render_lock", "shaping_digest",
-    "shaping_inputs", "stderr_progress", "targets", "template_path", "tree_hash",
-]
+#: Public name -> the module that defines it. Loaded on first use (PEP 562), so a caller that only needs
+#: the cache check (a warm no-op) does not import the kustomize runner and the serialiser.
+_EXPORTS = {
+    "REPO_ROOT": "doxops.paths",
+    "tree_hash": ".cache",
+    "EnvResult": ".run", "check": ".run", "orphans": ".run", "remove_orphans": ".run", "render_all": ".run",
+    "template_path": ".serialise",
+    "input_files": ".sources", "shaping_digest": ".sources", "shaping_inputs": ".sources", "targets": ".sources",
+    "kustomize_command": ".tools",
+    "RENDERED": ".write", "STATE_DIR": ".write", "Progress": ".write", "checkpoint": ".write",
+    "render_lock": ".write", "stderr_progress": ".write",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

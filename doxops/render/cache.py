@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..environments import Environment
 from ..paths import relative
-from .write import STATE_DIR, Progress
+from .write import RENDERED, STATE_DIR, Progress
 
 
 def tree_hash(directory: Path) -> str | None:
@@ -52,3 +52,10 @@ def cache_write(root: Path, env: Environment, inputs: str, outputs: str | None) 
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"inputs": inputs, "outputs": outputs}))
     os.replace(tmp, path)
+
+
+def up_to_date(root: Path, env: Environment, inputs: str, progress: Progress) -> bool:
+    """Whether ``rendered/<env>`` is what these inputs (:func:`doxops.render.sources.shaping_digest`) rendered
+    last time, and nobody changed it since."""
+    cached = cache_read(root, env, progress)
+    return cached.get("inputs") == inputs and cached.get("outputs") == tree_hash(root / RENDERED / env.name)

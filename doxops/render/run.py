@@ -15,11 +15,12 @@ from .. import toolchain
 from ..environments import Environment
 from ..errors import Findings, ToolError, UsageError
 from ..paths import REPO_ROOT, relative
-from .cache import cache_read, cache_write, tree_hash
+from .cache import cache_write, tree_hash, up_to_date
 from .serialise import file_names, file_text, normalise
 from .sources import check_containment, shaping_digest, targets
 from .tools import build_stream, check_patches_applied, preflight
-from .write import RENDERED, Progress, checkpoint, cleanup_stale, render_lock, replace_dir, stderr_progress, write_tree
+from .write import (RENDERED, Progress, checkpoint, cleanup_stale, orphans, render_lock, replace_dir, result_line, stderr_progress,
+                    write_tree)
 
 
 @dataclass
@@ -74,10 +75,8 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
     def one(env: Environment, home: Path) -> EnvResult:
         started = time.monotonic()
         inputs = shaping_digest(root, env) if write and use_cache else None
-        if inputs:
-            cached = cache_read(root, env, progress)
-            if cached.get("inputs") == inputs and cached.get("outputs") == tree_hash(rendered / env.name):
-                return EnvResult(env, {}, time.monotonic() - started, cached=True)
+        if inputs and up_to_date(root, env, inputs, progress):
+            return EnvResult(env, {}, time.monotonic() - started, cached=True)
         env_home = home / env.name
         env_home.mkdir()
         files = render_env(env, paths, env_home, root)
@@ -116,8 +115,7 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
                     progress(f"render {env.name}: FAILED")
                     continue
                 results.append(result)
-                state = "unchanged (cached)" if result.cached else f"{len(result.files)} files"
-                progress(f"render {env.name}: {state} -> {relative(rendered / env.name)} ({result.seconds:.1f} s)")
+                progress(result_line(env.name, None if result.cached else len(result.files), root, result.seconds))
         if errors_seen:
             if len(errors_seen) == 1:
                 raise errors_seen[0]
@@ -141,15 +139,6 @@ def stale_files(env: Environment, files: dict[str, str], root: Path = REPO_ROOT)
         elif have[rel].read_bytes() != files[rel].encode("utf-8"):
             problems.append(f"{shown}: differs from a fresh render")
     return problems
-
-
-def orphans(envs: list[Environment], root: Path = REPO_ROOT) -> list[Path]:
-    """Directories of rendered/ that belong to no environment (one was removed or renamed)."""
-    names = {e.name for e in envs}
-    directory = root / RENDERED
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in names)
 
 
 def remove_orphans(envs: list[Environment], root: Path = REPO_ROOT, progress: Progress = stderr_progress) -> None:

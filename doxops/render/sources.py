@@ -8,6 +8,7 @@ render cache, ``diff --rerender``'s base cache, the validation cache) is built f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -29,10 +30,15 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@|^github\.com/|^(?:[\w.-]+\.)+[a-
 
 def _inside(path: Path, root: Path) -> bool:
     try:
-        path.resolve().relative_to(root.resolve())
+        path.resolve().relative_to(_resolved(root))
         return True
     except ValueError:
         return False
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
 
 
 def _typed(kfile: Path, data: dict, key: str, kind: type):
@@ -86,9 +92,12 @@ def kustomization_paths(directory: Path) -> Iterator[tuple[Path, str, str]]:
 
 def _files_under(path: Path, root: Path, kfile: Path, key: str, value: str) -> Iterator[Path]:
     """``path`` or every file below it; any file that resolves outside ``root`` (a symlink) is refused."""
-    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() or p.is_symlink()]
+    if path.is_file():
+        candidates, below = [path], False
+    else:  # rglob does not descend into symlinked directories: only a symlink itself can point out
+        candidates, below = [p for p in path.rglob("*") if p.is_file() or p.is_symlink()], True
     for candidate in candidates:
-        if not _inside(candidate, root):
+        if (not below or candidate.is_symlink()) and not _inside(candidate, root):
             raise UsageError(
                 f"{relative(kfile, root)}: {key} {value!r} reaches {relative(candidate, root)}, which resolves to "
                 f"{candidate.resolve()}, outside the repository; only files inside the repository may be loaded"
@@ -166,9 +175,10 @@ def shaping_inputs(root: Path = REPO_ROOT, env: Environment | None = None) -> li
 
 
 def _name(path: Path, root: Path) -> str:
-    for base, prefix in ((_PACKAGE, "doxops"), (root, "")):
+    resolved = path.resolve()
+    for base, prefix in ((_resolved(_PACKAGE), "doxops"), (_resolved(root), "")):
         try:
-            rel = path.resolve().relative_to(base.resolve())
+            rel = resolved.relative_to(base)
             return f"{prefix}/{rel}" if prefix else str(rel)
         except ValueError:
             continue
@@ -178,7 +188,7 @@ def _name(path: Path, root: Path) -> str:
 def shaping_digest(root: Path = REPO_ROOT, env: Environment | None = None, extra: Iterable[Path] = ()) -> str:
     """A hash of :func:`shaping_inputs` (and ``extra`` files): names and contents."""
     digest = hashlib.sha256()
-    for path in sorted(set(shaping_inputs(root, env)) | set(extra), key=lambda p: _name(p, root)):
+    for name, path in sorted((_name(p, root), p) for p in set(shaping_inputs(root, env)) | set(extra)):
         if path.is_file():
-            digest.update(_name(path, root).encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

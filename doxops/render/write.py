@@ -28,6 +28,23 @@ STATE_DIR = ".dox"  # per-clone state (render cache, lock); git-ignored
 Progress = Callable[[str], None]
 
 
+def orphans(envs: list, root: Path) -> list[Path]:
+    """Directories of rendered/ that belong to no environment (one was removed or renamed)."""
+    names = {e.name for e in envs}
+    directory = root / RENDERED
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in names)
+
+
+def result_line(name: str, files: int | None, root: Path, seconds: float) -> str:
+    """What a render says of one environment: ``files`` written, or None when answered from the render cache."""
+    from ..paths import relative  # noqa: PLC0415
+
+    state = "unchanged (cached)" if files is None else f"{files} files"
+    return f"render {name}: {state} -> {relative(root / RENDERED / name)} ({seconds:.1f} s)"
+
+
 def checkpoint(name: str) -> None:
     """Fault injection for the crash tests: signal this process at the named point.
 

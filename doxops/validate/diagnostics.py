@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from xml.sax.saxutils import escape, quoteattr
 
 LEVELS = ("error", "warning", "info")
 
@@ -59,6 +58,8 @@ def to_json(diagnostics: list[Diagnostic], resources: int) -> str:
 
 
 def to_junit(diagnostics: list[Diagnostic], resources: int) -> str:
+    from xml.sax.saxutils import escape, quoteattr  # noqa: PLC0415 - its import loads urllib and ssl
+
     errors = [d for d in diagnostics if d.level == "error"]
     cases = []
     for d in diagnostics:

@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..environments import Environment
-from ..errors import Findings, UsageError
+from ..errors import UsageError
 from ..paths import REPO_ROOT, relative
 from . import diagnostics as diag
 from . import engine, kubeconform
 from . import server as server_mod
+from .cache import cache_key, cached_report, store
 from .manifests import Manifest, load_directory
+from .report import FORMATS, Progress, Report, _stderr, emit
 
-FORMATS = ("text", "json", "junit", "sarif")
+__all__ = ["DEFAULT_KUBERNETES", "FORMATS", "Report", "cache_key", "cached_report", "emit", "server_stage",
+           "source_credentials", "validate_env", "validate_env_cached", "validate_envs", "validate_manifests",
+           "validate_path"]
 DEFAULT_KUBERNETES = "1.36"
-
-Progress = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Report:
-    """Diagnostics of one validation target (an environment or a directory)."""
-
-    name: str
-    resources: int
-    diagnostics: list[diag.Diagnostic] = field(default_factory=list)
-    seconds: float = 0.0
-    cached: bool = False
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for d in self.diagnostics if d.level == "error")
 
 
 def validate_manifests(name: str, manifests: list[Manifest], kubernetes_version: str, *, env: str | None,
@@ -56,62 +33,17 @@ def validate_manifests(name: str, manifests: list[Manifest], kubernetes_version:
     return Report(name, len(manifests), sorted(schema + policy), time.monotonic() - started)
 
 
-def _cache_key(env: Environment, root: Path) -> str:
-    """Everything a validation result depends on: output, sources, policy, pipeline code, tool versions."""
-    from .. import render  # noqa: PLC0415
-
-    digest = hashlib.sha256()
-    digest.update((render.tree_hash(root / "rendered" / env.name) or "").encode())
-    package = Path(__file__).resolve().parent.parent
-    sources = env.path.resolve().parent.parent  # the repository the environment belongs to
-    files = render.shaping_inputs(sources, env)  # what shaped rendered/<env>, as the render cache sees it
-    files += sorted(p for p in (package / "validate").rglob("*.py"))
-    files += [package / "schemas.py", root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
-    for path in sorted(files):
-        if path.is_file():
-            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _cache_file(env: Environment, root: Path, server: bool) -> Path:
-    from ..render import STATE_DIR  # noqa: PLC0415
-
-    suffix = "" if server else ".no-server"  # a report without the server stage is another report
-    return root / STATE_DIR / "validate-cache" / f"{env.name}{suffix}.json"
-
-
-def cached_report(env: Environment, root: Path = REPO_ROOT, server: bool = True,
-                  progress: Progress = _stderr, key: str | None = None) -> Report | None:
-    """The report in .dox/validate-cache when nothing it depends on changed (``key``, default
-    :func:`_cache_key`), else None."""
-    try:
-        data = json.loads(_cache_file(env, root, server).read_text())
-        if data.get("key") == (key or _cache_key(env, root)):
-            return Report(env.name, data["resources"], [diag.Diagnostic(**d) for d in data["diagnostics"]],
-                          0.0, cached=True)
-    except FileNotFoundError:
-        pass
-    except (ValueError, KeyError, TypeError):
-        progress(f"validate {env.name}: validation cache is corrupt; validating afresh")
-    return None
-
-
 def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
                         stage: server_mod.Stage | None = None, key: str | None = None,
                         looked_up: bool = False) -> Report:
     """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed (``key``: the
     cache key the caller took already; ``looked_up``: it found no cached report, so only validate and store)."""
-    key = key or _cache_key(env, root)  # taken before validating: a file changed meanwhile is not stored as seen
+    key = key or cache_key(env, root)  # taken before validating: a file changed meanwhile is not stored as seen
     found = None if looked_up else cached_report(env, root, stage is not None, progress, key)
     if found is not None:
         return found
     report = validate_env(env, root, stage=stage)
-    cache = _cache_file(env, root, stage is not None)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "resources": report.resources,
-                               "diagnostics": [dataclasses.asdict(d) for d in report.diagnostics]}))
-    tmp.replace(cache)
+    store(env, root, stage is not None, key, report)
     return report
 
 
@@ -134,7 +66,7 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
 
     # A warm no-op is answered from the cache before anything costly starts (the credential pre-scan, the
     # stage's message): only the environments that must be validated again go further.
-    keys = {e.name: _cache_key(e, root) for e in envs} if use_cache else {}
+    keys = {e.name: cache_key(e, root) for e in envs} if use_cache else {}
     done = {e.name: r for e in envs
             if use_cache and (r := cached_report(e, root, server, key=keys[e.name])) is not None}
     todo = [e for e in envs if e.name not in done]
@@ -267,32 +199,3 @@ def validate_path(directory: Path, kubernetes_version: str = DEFAULT_KUBERNETES,
     return report
 
 
-def emit(reports: list[Report], fmt: str, out=sys.stdout, progress: Progress = _stderr) -> None:
-    """Print the reports in ``fmt``; raise Findings (exit 1) when there is any error."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    everything = [d for r in reports for d in r.diagnostics]
-    resources = sum(r.resources for r in reports)
-    if fmt == "text":
-        for d in everything:
-            print(d.text(), file=out)
-        if len(everything) > 5:
-            print("\n" + diag.table(everything), file=out)
-        for r in reports:
-            timing = "unchanged since the last validation" if r.cached else f"{r.seconds:.2f} s"
-            progress(f"validate {r.name}: {diag.summary(r.diagnostics, r.resources)} ({timing})")
-    elif fmt == "json":
-        print(diag.to_json(everything, resources), file=out)
-    elif fmt == "junit":
-        print(diag.to_junit(everything, resources), file=out, end="")
-    else:
-        from .rules import REGISTRY  # noqa: PLC0415
-
-        docs = {rid: (m.__doc__ or rid).strip().splitlines()[0] for rid, m in REGISTRY.items()}
-        docs["schema"] = "kubeconform: strict schema validation"
-        docs[server_mod.RULE] = "the pinned kube-apiserver's dry-run apply: rejections and warnings"
-        docs[server_mod.STORED_RULE] = "every field a manifest sets is stored by the API server with the same value"
-        print(diag.to_sarif(everything, docs), file=out)
-    errors = sum(r.errors for r in reports)
-    if errors:
-        raise Findings(f"validation found {errors} error{'s' if errors != 1 else ''} in {resources} resources")

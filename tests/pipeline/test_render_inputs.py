@@ -22,7 +22,7 @@ def test_shaping_inputs_hold_the_code_the_tools_and_the_lock():
 def test_every_cache_key_follows_the_lock_and_the_sources(repo_copy: Path):
     prod = next(e for e in environments.discover(repo_copy) if e.name == "prod")
     keys = lambda: (render.shaping_digest(repo_copy), render.shaping_digest(repo_copy, prod),  # noqa: E731
-                    runner._cache_key(prod, repo_copy))
+                    runner.cache_key(prod, repo_copy))
     before = keys()
     lock = repo_copy / "requirements.lock"
     lock.write_text(lock.read_text() + "# changed\n")

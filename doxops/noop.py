@@ -1,0 +1,97 @@
+"""A warm no-op ``./dox render validate`` answered from the caches before the CLI framework is imported.
+
+Rendering and validating again when nothing changed is the commonest command of all. When every
+environment's render cache and validation cache answer, no tool runs and nothing is parsed, so the cost
+is start-up: this module answers that case with only the cache modules loaded (not invoke, not the
+kustomize runner, the rules or the API-server stage).
+
+It answers only these argument lists, only when ``$DOX_ENV`` is unset, and only when every answer is a
+hit with no error: ``render``, ``validate``, ``render validate``, each ``validate`` optionally followed
+by ``--no-server``. Anything else (another option, a changed input, output of a removed environment,
+a cached report with errors, any exception) returns None *before printing anything*, and the full CLI
+runs as if this module did not exist. The decisions are the full path's own functions
+(:func:`doxops.render.cache.up_to_date` under :func:`doxops.render.write.render_lock`,
+:func:`doxops.validate.cache.cached_report`, :func:`doxops.validate.report.emit`), so the messages are
+the same; tests/pipeline/test_noop.py compares the two paths' output on the same clone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+#: The argument lists answered here (after ``./dox``).
+FORMS = {
+    ("render",): (True, None),
+    ("validate",): (False, True),
+    ("validate", "--no-server"): (False, False),
+    ("render", "validate"): (True, True),
+    ("render", "validate", "--no-server"): (True, False),
+}
+
+
+def answer(argv: list[str]) -> int | None:
+    """0 after printing what the full CLI prints for a cache hit; None (nothing printed) otherwise."""
+    form = FORMS.get(tuple(argv))
+    if form is None or os.environ.get("DOX_ENV"):
+        return None
+    try:
+        lines = _hits(*form)
+    except Exception:  # noqa: BLE001 - any doubt goes to the full CLI, which reports it properly
+        return None
+    if lines is None:
+        return None
+    for stream, line in lines:
+        print(line, file=getattr(sys, stream), flush=True)
+    return 0
+
+
+def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
+    """(stream name, line) of what the full CLI prints for a full hit, or None at the first miss."""
+    from . import environments  # noqa: PLC0415 - imported only when the argument list qualifies
+    from .paths import REPO_ROOT  # noqa: PLC0415
+    from .render.cache import up_to_date  # noqa: PLC0415
+    from .render.sources import shaping_digest  # noqa: PLC0415
+    from .render.write import orphans, render_lock, result_line  # noqa: PLC0415
+
+    envs = environments.discover(REPO_ROOT)
+    if not envs:
+        return None
+    lines: list[tuple[str, str]] = []
+    silent = lambda message: None  # noqa: E731 - a message (a corrupt cache) means a miss; the full CLI says it
+    if render:
+        with render_lock(REPO_ROOT, silent):
+            for env in envs:
+                started = time.monotonic()
+                if not up_to_date(REPO_ROOT, env, shaping_digest(REPO_ROOT, env), silent):
+                    return None
+                lines.append(("stderr", result_line(env.name, None, REPO_ROOT, time.monotonic() - started)))
+            if orphans(envs, REPO_ROOT):  # the full render removes them and says so
+                return None
+    if validate is not None:
+        from .validate.cache import cached_report  # noqa: PLC0415
+        from .validate.report import emit  # noqa: PLC0415
+
+        reports = [cached_report(env, REPO_ROOT, validate, progress=silent) for env in envs]
+        if any(r is None or r.errors for r in reports):
+            return None
+        emit(reports, "text", out=_Lines(lines), progress=lambda message: lines.append(("stderr", message)))
+    return lines
+
+
+class _Lines:
+    """Standard output as :func:`emit` writes it, collected, so nothing is printed before every answer is in."""
+
+    def __init__(self, lines: list[tuple[str, str]]) -> None:
+        self.lines = lines
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *done, self._pending = self._pending.split("\n")
+        self.lines.extend(("stdout", line) for line in done)
+        return len(text)
+
+    def flush(self) -> None:
+        pass

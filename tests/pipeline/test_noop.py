@@ -1,0 +1,124 @@
+"""The warm no-op shortcut (doxops.noop): what it prints is what the full CLI prints, and a miss is never its answer.
+
+The full CLI is run as ``python -c "...cli.main()"`` (it never goes through ``doxops/__main__.py``, where the
+shortcut sits); the shortcut as ``python -m doxops`` (what ./dox runs). Both in the same copy of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_no_traceback, copy_repo, run_dox
+
+FULL_CLI = "import sys; from doxops.cli import main; sys.argv = ['dox', *sys.argv[1:]]; main()"
+ANSWER = "import sys; from doxops import noop; print(noop.answer(sys.argv[1:]))"
+
+
+def _env(repo: Path, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "DOX_ENV"}
+    return {**env, "PYTHONPATH": str(repo), **(extra or {})}
+
+
+def full_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", FULL_CLI, *args], cwd=repo, env=_env(repo), capture_output=True,
+                          text=True, timeout=300)
+
+
+def shortcut(repo: Path, *args: str, env: dict | None = None) -> tuple[str, str]:
+    """(what noop.answer returned, what it printed on stderr): without the full CLI as a fallback."""
+    proc = subprocess.run([sys.executable, "-c", ANSWER, *args], cwd=repo, env=_env(repo, env), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1], proc.stderr
+
+
+def normal(text: str) -> str:
+    """Timings differ between two runs: ``(0.1 s)`` -> ``(N s)``."""
+    return re.sub(r"\(\d+\.\d+ s\)", "(N s)", text)
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory) -> Path:
+    """A copy whose render and --no-server validation caches are filled."""
+    repo = copy_repo(tmp_path_factory.mktemp("noop") / "repo")
+    proc = full_cli(repo, "render", "validate", "--no-server")
+    assert proc.returncode == 0, proc.stderr
+    return repo
+
+
+@pytest.mark.parametrize("args", [("render",), ("validate", "--no-server"), ("render", "validate", "--no-server")])
+def test_a_hit_prints_what_the_full_cli_prints(warm: Path, args):
+    full = full_cli(warm, *args)
+    fast = run_dox(warm, *args, env={"DOX_ENV": ""})
+    assert (fast.returncode, normal(fast.stdout), normal(fast.stderr)) == \
+           (full.returncode, normal(full.stdout), normal(full.stderr))
+    assert fast.returncode == 0 and "unchanged" in fast.stderr
+    assert shortcut(warm, *args)[0] == "0"  # and it was the shortcut that answered
+
+
+def test_the_shortcut_loads_neither_invoke_nor_the_stages(warm: Path):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "doxops", "render", "validate", "--no-server"],
+                          cwd=warm, env=_env(warm), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "doxops.validate.cache" in modules  # the check reads the importtime lines it should
+    assert {"invoke", "doxops.cli", "doxops.validate.engine", "doxops.render.run"}.isdisjoint(modules)
+
+
+def test_every_miss_goes_to_the_full_cli_without_a_word(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    assert full_cli(repo, "render", "validate", "--no-server").returncode == 0
+    assert shortcut(repo, "render", "validate", "--no-server")[0] == "0"
+    # forms it does not answer
+    for args in (("render", "validate", "--env", "prod"), ("validate", "--format", "json"), ("render", "--force"),
+                 ("diff",), ()):
+        assert shortcut(repo, *args) == ("None", ""), args
+    assert shortcut(repo, "render", "validate", "--no-server", env={"DOX_ENV": "prod"}) == ("None", "")
+    assert shortcut(repo, "render", "validate") == ("None", "")  # the server stage's report was never cached
+    # a changed source: the render cache misses
+    values = repo / "environments" / "prod" / "values.yaml"
+    original = values.read_text()
+    values.write_text(original + "\n# a comment changes the inputs\n")
+    assert shortcut(repo, "render", "validate", "--no-server") == ("None", "")
+    assert shortcut(repo, "render") == ("None", "")
+    values.write_text(original)
+    assert shortcut(repo, "render", "validate", "--no-server")[0] == "0"
+    # output of a removed environment: the full render removes it and says so
+    (repo / "rendered" / "gone").mkdir()
+    assert shortcut(repo, "render") == ("None", "")
+    proc = run_dox(repo, "render")
+    assert proc.returncode == 0 and "removed rendered/gone" in proc.stderr, proc.stderr
+    # a corrupt validation cache: the full CLI says so
+    cache = repo / ".dox" / "validate-cache" / "prod.no-server.json"
+    cache.write_text("{not json")
+    assert shortcut(repo, "validate", "--no-server") == ("None", "")
+    proc = run_dox(repo, "validate", "--no-server")
+    assert proc.returncode == 0 and "validation cache is corrupt" in proc.stderr, proc.stderr
+
+
+def test_a_cached_error_is_reported_by_the_full_cli_and_a_cached_warning_by_the_shortcut(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    deployment = repo / "rendered" / "prod" / "workloads" / "deployment-orchestrator.yaml"
+    deployment.write_text(deployment.read_text().replace("image: dox-asdlc/orchestrator:1.4.2",
+                                                         "image: dox-asdlc/orchestrator:latest"))
+    first = run_dox(repo, "validate", "--no-server")
+    assert first.returncode == 1 and "image-tag" in first.stdout, first.stderr
+    assert shortcut(repo, "validate", "--no-server") == ("None", "")  # a cached error: never the shortcut's answer
+    again = run_dox(repo, "validate", "--no-server")
+    assert again.returncode == 1 and normal(again.stdout) == normal(first.stdout)
+    assert_no_traceback(again)
+    # the same finding as a warning: cached without errors, so the shortcut answers, on the same streams
+    policy = repo / "environments" / "prod" / "policy.yaml"
+    policy.write_text(policy.read_text().replace("  image-tag:\n", "  image-tag:\n    level: warning\n"))
+    assert full_cli(repo, "validate", "--no-server").returncode == 0  # validates and caches the report
+    full = full_cli(repo, "validate", "--no-server")  # answered from the cache by the full CLI
+    assert full.returncode == 0 and "[warning]" in full.stdout and "image-tag" in full.stdout, full.stderr
+    assert shortcut(repo, "validate", "--no-server")[0] == "0"
+    fast = run_dox(repo, "validate", "--no-server")
+    assert (fast.returncode, fast.stdout, normal(fast.stderr)) == (0, full.stdout, normal(full.stderr))
