@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
+from .progress import stderr as _stderr
 from . import yamlio
 from .environments import Environment
 from .errors import ToolError, UsageError
@@ -28,10 +28,6 @@ MINIKUBE_SECRETS = {
     "anthropicApiKey": {None: "ANTHROPIC_API_KEY"},
     "redisPassword": {None: "DOX_REDIS_PASSWORD"},
 }
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def kubectl() -> str:

@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
+from ..progress import stderr as _stderr
 from .. import environments, toolchain
 from ..paths import REPO_ROOT
 from . import bare, generate
@@ -39,10 +40,6 @@ __all__ = ["BenchError", "run", "table", "DEFAULT_SCALES", "DEFAULT_RESOURCES"]
 Progress = Callable[[str], None]
 DEFAULT_SCALES = (5, 50)
 DEFAULT_RESOURCES = 10_000
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _load() -> str:

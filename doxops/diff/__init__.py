@@ -13,9 +13,9 @@ verdict seam), ``formats`` (text, markdown, json, unified), ``settings`` (diff.y
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ..progress import stderr as _stderr
 from .. import environments
 from ..errors import UsageError
 from ..paths import REPO_ROOT
@@ -31,10 +31,6 @@ __all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVer
            "MARKDOWN_LIMIT", "PART_BREAK", "Settings", "UNIFIED_LIMIT", "VALUE_LIMIT", "changes_in_cluster",
            "build_plan", "compare", "load_settings", "run_diff", "summary_lines", "to_json", "to_markdown", "to_text",
            "unified"]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def changes_in_cluster(changes: list[Change]) -> list[Change]:

@@ -17,10 +17,11 @@ import os
 import re
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from ..progress import stderr as stderr_progress  # noqa: F401 - re-exported
 
 RENDERED = "rendered"
 STATE_DIR = ".dox"  # per-clone state (render cache, lock); git-ignored
@@ -57,10 +58,6 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signum)
         if signum != signal.SIGKILL:
             time.sleep(2)  # let the handler run in the main thread, as a real signal would
-
-
-def stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -6,15 +6,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..progress import stderr as _stderr
 from ..errors import Findings, UsageError
 from . import diagnostics as diag
 
 FORMATS = ("text", "json", "junit", "sarif")
 Progress = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass

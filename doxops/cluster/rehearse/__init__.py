@@ -12,9 +12,9 @@ failed check of the run itself; 2 usage (dirty tree, no base, unknown ref or env
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ...progress import stderr as _stderr
 from ... import environments
 from ...errors import Findings, UsageError
 from ...paths import REPO_ROOT
@@ -75,10 +75,6 @@ def rehearse(env: str | None = None, base: str | None = None, head: str | None =
     print(text, flush=True)
     conclude(rehearsals, verdicts)
     return text
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def conclude(rehearsals: list[Rehearsal], verdicts: list[Verdict]) -> None:

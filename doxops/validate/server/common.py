@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
+from ...progress import stderr as stderr_progress  # noqa: F401 - re-exported
 from ...errors import ToolError
 
 RULE = "api-server"
@@ -19,10 +19,6 @@ HINT = "run with --no-server to skip the API-server stage (validation is then we
 WORKERS = 4
 
 Progress = Callable[[str], None]
-
-
-def stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class StageError(ToolError):
