@@ -42,8 +42,7 @@ def cache_read(root: Path, env: Environment, progress: Progress) -> dict:
         return data
     except ValueError:
         progress(f"render {env.name}: render cache {relative(path)} is corrupt; ignoring it and rendering afresh")
-        path.unlink(missing_ok=True)
-        return {}
+        return {}  # left in place (a render overwrites it), so a reader that says nothing changes nothing
 
 
 def cache_write(root: Path, env: Environment, inputs: str, outputs: str | None) -> None:

@@ -129,17 +129,19 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
 
 def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyConfig | None, directory: Path,
                             manifests: list[Manifest]) -> Report:
+    """One kubeconform run over every file, beside the policies: the workloads (in the environment's
+    namespace), the Argo CD objects (namespace not checked) and the credential scan of the sources."""
     workloads = [m for m in manifests if "argocd" not in m.path.relative_to(directory).parts[:1]]
-    others = [m for m in manifests if m not in workloads]
-    report = validate_manifests(env.name, workloads, env.kubernetes_version, env=env.name,
-                                namespace=env.namespace, config=config)
-    if others:
-        extra = validate_manifests(env.name, others, env.kubernetes_version, env=env.name, namespace=None,
-                                   config=config)
-        report.diagnostics = sorted(report.diagnostics + extra.diagnostics)
-        report.resources += extra.resources
-    report.diagnostics = sorted(report.diagnostics + source_credentials(env, root, config))
-    return report
+    taken = {id(m) for m in workloads}
+    others = [m for m in manifests if id(m) not in taken]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        schema_future = pool.submit(kubeconform.run, manifests, env.kubernetes_version)
+        found = engine.run(workloads, env=env.name, namespace=env.namespace, config=config)
+        if others:
+            found += engine.run(others, env=env.name, namespace=None, config=config)
+        found += source_credentials(env, root, config)
+        found += schema_future.result()
+    return Report(env.name, len(manifests), sorted(found))
 
 
 def source_credentials(env: Environment, root: Path = REPO_ROOT,

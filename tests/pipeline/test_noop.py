@@ -94,6 +94,13 @@ def test_every_miss_goes_to_the_full_cli_without_a_word(tmp_path: Path):
     assert shortcut(repo, "render") == ("None", "")
     proc = run_dox(repo, "render")
     assert proc.returncode == 0 and "removed rendered/gone" in proc.stderr, proc.stderr
+    # a corrupt render cache: a miss that changes nothing, so the full CLI finds it and says so
+    render_cache = repo / ".dox" / "render-cache" / "prod.json"
+    render_cache.write_text("{not json")
+    assert shortcut(repo, "render") == ("None", "")
+    assert render_cache.read_text() == "{not json"
+    proc = run_dox(repo, "render")
+    assert proc.returncode == 0 and "render cache .dox/render-cache/prod.json is corrupt" in proc.stderr, proc.stderr
     # a corrupt validation cache: the full CLI says so
     cache = repo / ".dox" / "validate-cache" / "prod.no-server.json"
     cache.write_text("{not json")
