@@ -6,16 +6,19 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..environments import Environment
 from ..errors import UsageError
 from ..paths import REPO_ROOT, relative
 from . import diagnostics as diag
 from . import engine, kubeconform
-from . import server as server_mod
 from .cache import cache_key, cached_report, store
 from .manifests import Manifest, load_directory
 from .report import FORMATS, Progress, Report, _stderr, emit
+
+if TYPE_CHECKING:  # the API-server stage is imported only when a run uses it
+    from . import server as server_mod
 
 __all__ = ["DEFAULT_KUBERNETES", "FORMATS", "Report", "cache_key", "cached_report", "emit", "server_stage",
            "source_credentials", "validate_env", "validate_env_cached", "validate_envs", "validate_manifests",
@@ -50,7 +53,9 @@ def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Prog
 def server_stage(server: bool, progress: Progress = _stderr) -> server_mod.Stage | None:
     """The run's API-server stage (servers started on first need), or None after saying what is lost."""
     if server:
-        return server_mod.Stage(progress=progress)
+        from .server import Stage  # noqa: PLC0415
+
+        return Stage(progress=progress)
     progress("validate: --no-server: the API-server stage is skipped, so validation is weaker: no server-side "
              "validation, admission (Pod Security), size limits, server warnings or stored-as-written checks")
     return None
