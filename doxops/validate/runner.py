@@ -98,8 +98,10 @@ def _source_files(env: Environment, root: Path) -> set[Path]:
     from ..render import input_files  # noqa: PLC0415
 
     sources = env.path.resolve().parent.parent  # the repository the environment belongs to
-    files = {p.resolve() for p in input_files(env, sources)}
-    files.update(p.resolve() for p in env.path.rglob("*") if p.is_file())
+    # Normalised, not resolved (no system call per file): the containment check already refused every
+    # symlink that leaves the repository; one inside it is at worst scanned under both names.
+    files = {Path(os.path.normpath(p)) for p in input_files(env, sources)}
+    files.update(Path(os.path.normpath(p)) for p in env.path.resolve().rglob("*") if p.is_file())
     return files
 
 
