@@ -8,7 +8,8 @@ ways:
   (Kubernetes, etcd and Argo CD replace their sibling modules in their own go.mod, which ``go install``
   refuses; the wrapper's go.mod requires the pinned version instead).
 
-Both build with CGO off, ``-trimpath``, two jobs and the table's ldflags into a fresh staging directory under
+Both build with CGO off, ``-trimpath``, two jobs, the table's ldflags and build ``tags`` (the release build's, e.g.
+gitleaks' ``gore2regex``) into a fresh staging directory under
 ``<cache>/tools/``; every binary is then checked, stamped and moved into ``NAME-VERSION/`` with one rename,
 under a lock per table, so two clones or CI runs on one machine build once.
 
@@ -67,6 +68,7 @@ class GoTool:
     module: str | None = None
     gobuild: str | None = None
     packages: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # Go build tags, as the tool's release build sets them
     version_args_of: Mapping[str, list] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -103,6 +105,7 @@ def from_table(section: str, name: str, table: dict, source: Path) -> GoTool:
         binaries=tuple(table.get("binaries", (name,))), ldflags=tuple(table.get("ldflags", ())),
         version_args=tuple(table["version_args"]), version_regex=table["version_regex"],
         module=table.get("module"), gobuild=table.get("gobuild"), packages=tuple(table.get("packages", ())),
+        tags=tuple(table.get("tags", ())),
         version_args_of=dict(table.get("version_args_of", {})),
     )
 
@@ -196,6 +199,8 @@ def check(spec: GoTool, binary: Path, root: Path = REPO_ROOT) -> str | None:
     info = build_info(binary)
     if info is None:
         return "has no Go build info (it is not a Go module build, or it is not there)"
+    if spec.tags and info.settings.get("-tags", "") != ",".join(spec.tags):
+        return f"was built with tags {info.settings.get('-tags') or '(none)'!r}, not {','.join(spec.tags)!r}"
     if spec.module:
         module, version = info.main
         if not (spec.module == module or spec.module.startswith(module + "/")) or info.path != spec.module:
@@ -255,7 +260,10 @@ def _stamp(spec: GoTool, directory: Path, root: Path) -> dict:
     for binary in spec.binaries:
         st = (directory / binary).stat()
         files[binary] = [st.st_size, st.st_mtime_ns]
-    return {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files}
+    stamp = {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files}
+    if spec.tags:  # a build with other tags is checked again (and rebuilt)
+        stamp["tags"] = list(spec.tags)
+    return stamp
 
 
 def _read_json(path: Path) -> dict:
@@ -312,6 +320,8 @@ def build_command(spec: GoTool, out_dir: Path, root: Path = REPO_ROOT) -> tuple[
     go = go_binary()
     env = {**os.environ, "CGO_ENABLED": "0", "GO111MODULE": "on"}
     common = ["-p", BUILD_JOBS, "-trimpath", "-ldflags", spec.rendered_ldflags]
+    if spec.tags:
+        common += ["-tags", ",".join(spec.tags)]
     if spec.gobuild:
         env["GOFLAGS"] = "-mod=mod"
         # One package, one binary: name it (`go build -o DIR/` would name it after the package's

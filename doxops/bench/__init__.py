@@ -32,7 +32,7 @@ from ..progress import stderr as _stderr
 from .. import environments, toolchain
 from ..paths import REPO_ROOT
 from . import bare, generate
-from .procs import SAMPLE_EVERY, BenchError, Run, Scratch, snapshot
+from .procs import SAMPLE_EVERY, SHARED, BenchError, Run, Scratch, snapshot
 from .report import Row, as_dicts, median, ratio_row, seconds_row, table, write
 
 __all__ = ["BenchError", "run", "table", "DEFAULT_SCALES", "DEFAULT_RESOURCES"]
@@ -96,7 +96,10 @@ def _sample(what: str, scratch: Scratch, directory: Path, cache: Path | None = N
     env = {**scratch.env(), "PYTHONPATH": str(scratch.root)}
     if cache is not None:
         cache.mkdir(parents=True)
-        env["DOX_CACHE_DIR"] = str(cache)  # empty: the credential scanner has no answers yet
+        for shared in SHARED:  # the built tools (the scanner is gitleaks) as in the scratch copy's cache
+            if (scratch.cache / shared).exists():
+                (cache / shared).symlink_to(os.readlink(scratch.cache / shared), target_is_directory=True)
+        env["DOX_CACHE_DIR"] = str(cache)  # no answers yet: the credential scanner starts cold
     proc = subprocess.run([sys.executable, "-m", "doxops.bench.sample", what, str(directory)], cwd=scratch.root,
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -4,8 +4,8 @@ Hidden (shown as ``(masked)``, the change itself still visible):
 
 * Secret ``data``/``stringData`` values and ExternalSecret ``spec.data``/``spec.dataFrom`` (all of
   it but ``secretKey``, which names a key of the Secret it makes);
-* every value the credential scanner flags: the ``no-credentials`` rule's detect-secrets scan
-  (:func:`doxops.validate.rules.no_credentials.scan`, its plugins and ignored keys), run once per
+* every value the credential scanner flags: the ``no-credentials`` rule's gitleaks scan
+  (:func:`doxops.validate.rules.no_credentials.scan`, its rules and ignored keys), run once per
   diff over the values about to be shown;
 * URL passwords (``redis://:PASSWORD@host``) and ``<credential-key> <value>`` lines of free text
   (``requirepass ...`` in a redis.conf);
@@ -39,7 +39,7 @@ _USERINFO = re.compile(r"(://)[^/@\s:]*:[^/@\s]*@")
 _LINE = re.compile(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$")
 #: A directive of free text (redis.conf ``requirepass``, ``masterauth``) that is followed by a credential.
 _DIRECTIVE = re.compile(r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credential|api[-_]?key|private[-_]?key|auth)")
-#: The scanner's module: its text is part of the cache key (read, not imported: importing loads detect-secrets).
+#: The scanner's module: its text is part of the cache key (read, not imported).
 _SCANNER_SOURCE = Path(__file__).resolve().parent.parent / "validate" / "rules" / "no_credentials.py"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -152,9 +152,9 @@ def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     """The candidate lines (``key: value``, or a line of free text) that the credential scanner flags.
 
     One scan of temporary files (in a private directory, removed at once), one per line, with the
-    ``no-credentials`` rule's public :func:`scan` and its default plugins and ignored keys. ``cache``
+    ``no-credentials`` rule's public :func:`scan` and its default rules and ignored keys. ``cache``
     (a directory) keeps the answer by content: the line numbers found, never a value, keyed by the
-    SHA-256 of the lines and of the scanner's module, so a repeated diff does not load detect-secrets."""
+    SHA-256 of the lines and of the scanner's module, so a repeated diff does not run the scanner."""
     lines = sorted({line for doc in docs for line in _candidate_lines(doc)})
     if not lines:
         return set()
@@ -166,18 +166,16 @@ def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     except (OSError, ValueError):
         numbers = None
     if numbers is None:
-        from ..validate.rules import no_credentials  # noqa: PLC0415 - detect-secrets loads only when needed
+        from ..validate.rules import no_credentials  # noqa: PLC0415 - loaded only when needed
 
         with tempfile.TemporaryDirectory(prefix="dox-diff-scan-") as tmp:
-            # One file per line: detect-secrets reports a secret once per file and value, and some plugins'
-            # "value" is only the token's prefix (two GitHub tokens in one file are one finding). Plain
-            # .txt names: a .yaml name makes it parse the file as YAML. Files no plugin can match are skipped
-            # by the scanner's own prefilter, and each file's answer is cached by content.
+            # One file per line, each file's answer cached by content (a line seen in an earlier diff is not
+            # scanned again); the files not cached are scanned by one gitleaks run.
             paths = []
             for n, line in enumerate(lines):
                 paths.append(Path(tmp) / f"{n}.txt")
                 paths[-1].write_text(line + "\n")
-            found = no_credentials.scan(paths, list(no_credentials.CONF["plugins"]),
+            found = no_credentials.scan(paths, list(no_credentials.CONF["disableRules"]),
                                         list(no_credentials.CONF["ignoreKeys"]))
         numbers = sorted({int(path.stem) + 1 for path, _, _ in found})
         if answer:

@@ -114,7 +114,7 @@ def _prescan_sources(envs: list[Environment], root: Path) -> None:
         return
     conf = {**getattr(module, "CONF", {})}
     files = set().union(*(_source_files(e, root) for e in envs))
-    module.scan(sorted(files), conf["plugins"], conf.get("ignoreKeys", ()))
+    module.scan(sorted(files), conf["disableRules"], conf.get("ignoreKeys", ()))
 
 
 def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None,
@@ -163,7 +163,7 @@ def source_credentials(env: Environment, root: Path = REPO_ROOT,
     level, conf = config.rule_settings(module.ID, module.LEVEL, getattr(module, "CONF", {}), env.name)
     if level == "off":
         return []
-    found = module.scan(sorted(_source_files(env, root)), conf["plugins"], conf.get("ignoreKeys", ()))
+    found = module.scan(sorted(_source_files(env, root)), conf["disableRules"], conf.get("ignoreKeys", ()))
     return [diag.Diagnostic(relative(path, root), line, 1, level,
                             f"{kind} in a source file; never commit credentials: reference a Secret by name, "
                             "remove the value from git history and rotate it", module.ID)

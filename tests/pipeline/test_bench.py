@@ -127,3 +127,17 @@ def test_the_readme_table_is_written_from_the_results(results):
     table = markdown(results)
     for row in results["rows"]:
         assert f"| {row['label']} | {row['target']} | {row['figure']} | {row['met']} |" in table
+
+
+def test_a_scan_sample_starts_with_no_answers_but_with_the_built_scanner(own_cache, tmp_path):
+    """The credential-scan row runs gitleaks: its empty cache directory links the built tools, as the scratch
+    copy's does, so the measure never includes building the scanner."""
+    scratch = procs.Scratch(tmp_path, "copy")
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: demo}\n"
+                                       "data:\n  GITHUB_TOKEN: ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oNi\n")
+    sample = bench._sample("scan", scratch, manifests, cache=tmp_path / "scan-cache")
+    assert sample["findings"] == 1
+    assert (tmp_path / "scan-cache" / "tools").is_symlink()
+    assert (tmp_path / "scan-cache" / "secret-scan" / "answers.sqlite").is_file()

@@ -29,11 +29,11 @@ def test_credential_scan_answers_are_written_to_the_session_cache(repo_copy, ses
     secret = repo_copy / "scan" / "cm.yaml"
     secret.parent.mkdir()
     secret.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: dox-asdlc}\n"
-                      "data:\n  GITHUB_TOKEN: ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789" + "\n")
+                      "data:\n  GITHUB_TOKEN: ghp_" + "q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oNi" + "\n")
     proc = run_dox(repo_copy, "validate", "--path", "scan")
     assert_no_traceback(proc)
     assert "no-credentials" in proc.stdout, proc.stdout + proc.stderr
-    assert any((session_cache / "secret-scan").rglob("*-*")), "the scan answered from outside the session"
+    assert (session_cache / "secret-scan" / "answers.sqlite").is_file(), "the scan answered from outside the session"
 
 
 def test_a_broken_link_is_removed_from_the_session_only(tmp_path):

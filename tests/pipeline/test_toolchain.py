@@ -157,3 +157,14 @@ def test_missing_go_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no go, no tools
     with pytest.raises(ToolError, match="install Go"):
         toolchain.resolve("kubeconform")
+
+
+def test_a_tables_build_tags_are_built_and_checked(monkeypatch):
+    """gitleaks is built with its release's tag gore2regex; a build without it is not the pinned build."""
+    spec = toolchain.load_specs()["gitleaks"]
+    argv, _, _ = gotools.build_command(spec, gotools.tool_dir(spec))
+    assert argv[argv.index("-tags") + 1] == "gore2regex"
+    assert gotools.check(spec, toolchain.resolve("gitleaks").path) is None
+    info = gotools.BuildInfo(path=spec.module, main=(spec.module, spec.version), deps={}, settings={})
+    monkeypatch.setattr(gotools, "build_info", lambda binary: info)
+    assert gotools.check(spec, gotools.tool_dir(spec) / "gitleaks") == "was built with tags '(none)', not 'gore2regex'"

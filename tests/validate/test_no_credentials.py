@@ -9,8 +9,16 @@ from tests.validate.helpers import FIXTURES, config, run_rule
 FAIL = FIXTURES / "no-credentials" / "fail.yaml"
 
 
-def plugins(*names):
-    return config(rules={"no-credentials": {"conf": {"plugins": list(names)}}})
+def conf(**options):
+    return config(rules={"no-credentials": {"conf": options}})
+
+
+def disabled(*rule_ids):
+    return conf(disableRules=list(rule_ids))
+
+
+def rule_ids(found):
+    return [d.message.split("(gitleaks: ")[1].split(")")[0] if "(gitleaks: " in d.message else None for d in found]
 
 
 def test_checksums_digests_secret_references_and_cidrs_pass():
@@ -18,13 +26,12 @@ def test_checksums_digests_secret_references_and_cidrs_pass():
     assert run_rule("no-credentials", "single-document.yaml") == []
 
 
-def test_each_credential_fails_with_its_line_and_type_never_its_value():
+def test_each_credential_fails_with_its_line_and_rule_never_its_value():
     found = run_rule("no-credentials", "fail.yaml")
     assert [(d.line, d.level) for d in found] == [(6, "error"), (7, "error"), (8, "error"), (26, "error"),
                                                   (28, "error")]
     assert found[0].message.startswith("ConfigMap demo/settings: line 6 holds a credential")
-    kinds = [d.message.split("detect-secrets: ")[1].split(")")[0] for d in found]
-    assert kinds == ["Basic Auth Credentials", "Secret Keyword", "Private Key", "AWS Access Key", "GitHub Token"]
+    assert rule_ids(found) == ["url-basic-auth", "generic-api-key", "private-key", "aws-access-token", "github-pat"]
     assert "line 9" in found[2].message  # inside the block scalar of key tls.key (line 8)
     assert all(d.message.startswith("Deployment demo/pool: ") for d in found[3:])
     text = FAIL.read_text()
@@ -33,26 +40,71 @@ def test_each_credential_fails_with_its_line_and_type_never_its_value():
             assert value in text and value not in d.message
 
 
-def test_the_allowlist_pragma_silences_a_line():
+def test_the_allowlist_pragma_silences_a_line(tmp_path: Path):
     assert run_rule("no-credentials", "allowlisted.yaml") == []
+    text = (FIXTURES / "no-credentials" / "allowlisted.yaml").read_text()
+    for marker in ("# pragma: allowlist secret", "# gitleaks:allow", ""):
+        (tmp_path / "cm.yaml").write_text(text.replace("# pragma: allowlist secret", marker))
+        found = run_rule("no-credentials", tmp_path / "cm.yaml")
+        assert [(d.line, rule_ids(found)) for d in found] == ([] if marker else [(6, ["generic-password"])])
 
 
-def test_entropy_plugins_are_off_by_default_because_checksums_trip_them():
-    found = run_rule("no-credentials", "single-document.yaml", cfg=plugins("HexHighEntropyString"))
-    assert [d.line for d in found] == [11, 12]  # the two checksum annotations (sha256 hex)
-    assert all("Hex High Entropy String" in d.message for d in found)
+def test_the_keyword_rule_reports_human_made_passwords_that_generic_api_key_passes(tmp_path: Path):
+    """generic-api-key wants entropy >= 3.5 and no stopword; generic-password (gitleaks.toml) takes any literal."""
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\n"
+                                      "data:\n  DB_PASSWORD: changeme\n  redisPassword: 'hunter2'\n"
+                                      "  # ExternalSecrets: its project must allow them\n  secretEnv: one env entry\n"
+                                      "  note: '{{ .Values.password }}'\n  user_pwd: \"${PASSWORD}\"\n"
+                                      "  REDIS_PASSWORD_FILE: /run/secrets/redis\n  secretStoreRef: vault\n")
+    found = run_rule("no-credentials", tmp_path / "cm.yaml")
+    assert [(d.line, rule_ids([d])[0]) for d in found] == [(5, "generic-password"), (6, "generic-password")]
 
 
-def test_the_plugin_list_is_configurable():
-    found = run_rule("no-credentials", "fail.yaml", cfg=plugins("GitHubTokenDetector"))
-    # line 28 by the one plugin left; line 26 (AWS_ACCESS_KEY_ID's literal value) by the credential-name check,
-    # which is no plugin of the scanner
-    assert [(d.line, "detect-secrets" in d.message) for d in found] == [(26, False), (28, True)]
+def test_generic_api_key_reports_a_checksum_unless_its_key_is_ignored():
+    """gitleaks has no bare entropy detector; generic-api-key (entropy >= 3.5 under a key naming a secret) is on,
+    and a sha256 under checksum/secret trips it: checksum/* is an ignored key by default for that reason."""
+    keys = [k for k in no_credentials.CONF["ignoreKeys"] if k != "checksum/*"]
+    found = run_rule("no-credentials", "single-document.yaml", cfg=conf(ignoreKeys=keys))
+    assert [(d.line, rule_ids([d])[0]) for d in found] == [(12, "generic-api-key")]  # checksum/config: no keyword
+    found = run_rule("no-credentials", "pass.yaml", cfg=conf(ignoreKeys=[]))
+    # and without any ignored key, an ExternalSecret's secretKey: password fails too (secretName ends in a
+    # reference word, which generic-password never reports: see gitleaks.toml)
+    assert [(d.line, rule_ids([d])[0]) for d in found] == [(12, "generic-api-key"), (37, "generic-password")]
 
 
-def test_an_unknown_plugin_is_a_usage_error():
-    with pytest.raises(UsageError, match="GitHubDetector"):
-        run_rule("no-credentials", "pass.yaml", cfg=plugins("GitHubDetector"))
+def test_disabling_the_rule_that_catches_a_credential_lets_it_pass():
+    """The rule ids are gitleaks' (read from the pinned binary: an id it did not know would make it stop)."""
+    found = run_rule("no-credentials", "fail.yaml", cfg=disabled("url-basic-auth", "private-key"))
+    assert [(d.line, rule_ids([d])[0]) for d in found] == [(7, "generic-api-key"), (26, "aws-access-token"),
+                                                            (28, "github-pat")]
+    found = run_rule("no-credentials", "fail.yaml", cfg=disabled("generic-api-key"))
+    assert (7, "generic-password") in [(d.line, rule_ids([d])[0]) for d in found]
+    # without the shape rules, lines 26 and 28 are still found by the credential-name check of literal env values,
+    # which is no gitleaks rule
+    found = run_rule("no-credentials", "fail.yaml", cfg=disabled("aws-access-token", "github-pat"))
+    assert [(d.line, rule_ids([d])[0]) for d in found if d.line > 20] == [(26, None), (28, None)]
+
+
+def test_an_unknown_rule_is_a_usage_error():
+    with pytest.raises(UsageError, match=r"unknown gitleaks rule\(s\) github-token \(close: [^)]*github-pat"):
+        run_rule("no-credentials", "pass.yaml", cfg=disabled("github-token"))
+
+
+def test_the_known_rules_are_the_binarys_and_ours():
+    known = no_credentials.known_rules()
+    assert {"github-pat", "private-key", "generic-api-key", "aws-access-token"} <= set(known)  # gitleaks' own
+    assert {"url-basic-auth", "generic-password"} <= set(known)  # gitleaks.toml's
+    assert len(known) == len(set(known)) > 200
+
+
+def test_a_placeholder_made_of_the_alphabet_passes(tmp_path: Path):
+    """gitleaks' default allowlist treats a secret containing "abcdefghijklmnopqrstuvwxyz" as a placeholder
+    (a configuration that extends the default cannot remove that); a random-looking token of the same shape fails."""
+    for token, lines in (("ghp_abcdefghijklmnopqrstuvwxyz0123456789", []),
+                         ("ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oNi", [5])):
+        (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\n"
+                                          f"data:\n  GITHUB_TOKEN: {token}\n")
+        assert [d.line for d in run_rule("no-credentials", tmp_path / "cm.yaml")] == lines
 
 
 def test_fifty_clean_files_scan_clean(tmp_path: Path):
@@ -63,8 +115,22 @@ def test_fifty_clean_files_scan_clean(tmp_path: Path):
         path = tmp_path / f"m{i}.yaml"
         path.write_text(source.replace("name: pool", f"name: pool{i}"))
         paths.append(path)
-    no_credentials.scan(paths[:1], no_credentials.CONF["plugins"])  # import and plugin set-up
-    assert no_credentials.scan(paths, no_credentials.CONF["plugins"], no_credentials.CONF["ignoreKeys"]) == []
+    assert no_credentials.scan(paths, no_credentials.CONF["disableRules"], no_credentials.CONF["ignoreKeys"]) == []
+
+
+def test_one_scan_finds_each_files_credentials_in_files_of_one_name_in_many_directories(tmp_path: Path):
+    """Files are linked into one directory for gitleaks; results map back to each path, and are cached."""
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"d{i}" / "values.yaml"
+        path.parent.mkdir()
+        path.write_text("a: 1\n" * i + f"token: ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oN{i}\n")
+        paths.append(path)
+    (tmp_path / "d0" / "clean.yaml").write_text("a: 1\n")
+    expected = [(p, i + 1, "github-pat") for i, p in enumerate(paths)]
+    assert no_credentials.scan(paths + [tmp_path / "d0" / "clean.yaml"]) == expected
+    no_credentials._MEMO.clear()
+    assert no_credentials.scan(paths) == expected  # from the per-user cache
 
 
 def test_a_literal_env_value_under_a_credential_name_fails_at_its_value():

@@ -82,10 +82,10 @@ def test_the_reported_typo_in_prod_is_exit_2(tmp_path):
 
 
 def test_a_rules_own_check_of_a_well_typed_value_names_the_line(tmp_path):
-    with pytest.raises(UsageError, match=r"environments/prod/policy.yaml:5: rule no-credentials: option plugins: "
-                                         r"unknown detect-secrets plugin\(s\) GitHubDetector; known: "):
-        load_config(env_policy(tmp_path, "no-credentials", {"plugins": ["GitHubTokenDetector", "GitHubDetector"]}))
-    load_config(env_policy(tmp_path / "ok", "no-credentials", {"plugins": ["GitHubTokenDetector"]}))
+    with pytest.raises(UsageError, match=r"environments/prod/policy.yaml:5: rule no-credentials: option "
+                                         r"disableRules: unknown gitleaks rule\(s\) github-token .*; known: "):
+        load_config(env_policy(tmp_path, "no-credentials", {"disableRules": ["github-pat", "github-token"]}))
+    load_config(env_policy(tmp_path / "ok", "no-credentials", {"disableRules": ["github-pat"]}))
 
 
 def test_a_value_outside_a_literal_is_rejected(tmp_path):
