@@ -13,24 +13,52 @@ verdict seam), ``formats`` (text, markdown, json, unified), ``settings`` (diff.y
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..progress import stderr as _stderr
-from .. import environments
-from ..errors import UsageError
 from ..paths import REPO_ROOT
+from ..progress import stderr as _stderr
+
+# Eager: the function ``compare`` has its module's name, and importing the module later would rebind the
+# package attribute to the module (cheap: DeepDiff is loaded when a resource changed).
 from .compare import ADD, CHANGE, REMOVE, SAME, Change, compare
-from .formats import (FORMATS, MARKDOWN_LIMIT, PART_BREAK, UNIFIED_LIMIT, VALUE_LIMIT, summary_lines, to_json,
-                      to_markdown, to_text, unified)
-from .plan import ImmutableVerdict, SyncPolicy, arrange, settings_policy, uncovered
-from .resources import Key, parse_files
-from .settings import MASK, Settings, load_settings
-from .sources import STATE_DIR, Progress, file_at, rendered_side, resolve_ref
+
+if TYPE_CHECKING:
+    from .plan import ImmutableVerdict, SyncPolicy
+    from .resources import Key
+    from .settings import Settings
+    from .sources import Progress
+
+#: Public name -> the module that defines it, loaded on first use (PEP 562): the masking rule that
+#: validation shares (:mod:`.mask`, :mod:`.settings`) is imported without the comparison and the formats.
+_EXPORTS = {
+    **dict.fromkeys(("FORMATS", "MARKDOWN_LIMIT", "PART_BREAK", "UNIFIED_LIMIT", "VALUE_LIMIT", "summary_lines",
+                     "to_json", "to_markdown", "to_text", "unified"), ".formats"),
+    **dict.fromkeys(("ImmutableVerdict", "SyncPolicy", "arrange", "settings_policy", "uncovered"), ".plan"),
+    **dict.fromkeys(("Key", "parse_files"), ".resources"),
+    **dict.fromkeys(("MASK", "Settings", "load_settings"), ".settings"),
+    **dict.fromkeys(("STATE_DIR", "Progress", "file_at", "rendered_side", "resolve_ref"), ".sources"),
+}
 
 __all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVerdict", "Key", "MASK",
            "MARKDOWN_LIMIT", "PART_BREAK", "Settings", "UNIFIED_LIMIT", "VALUE_LIMIT", "changes_in_cluster",
            "build_plan", "compare", "load_settings", "run_diff", "summary_lines", "to_json", "to_markdown", "to_text",
            "unified"]
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def changes_in_cluster(changes: list[Change]) -> list[Change]:
@@ -42,6 +70,8 @@ def build_plan(before: dict[Key, dict], after: dict[Key, dict], files: dict[Key,
          fallback: dict[str, SyncPolicy] | None = None, immutable: ImmutableVerdict | None = None,
          scan_cache: Path | None = None) -> list[Change]:
     """Compare two sides and arrange the changes as Argo CD will apply them."""
+    from .plan import arrange, settings_policy  # noqa: PLC0415
+
     envs = {k[0] for k in before} | {k[0] for k in after}
     fallback = {env: (fallback or {}).get(env) or settings_policy(env, None) for env in envs}
     changes = compare(before, after, settings, scan_cache=scan_cache)
@@ -54,6 +84,13 @@ def run_diff(base: str = "HEAD", head: str | None = None, env: str | None = None
     """The plan between ``base`` and ``head`` (the working tree when None), for ``env`` or all.
 
     ``immutable``: the API server's verdict on changed objects (see :data:`ImmutableVerdict`)."""
+    from .. import environments  # noqa: PLC0415
+    from ..errors import UsageError  # noqa: PLC0415
+    from .plan import settings_policy, uncovered  # noqa: PLC0415
+    from .resources import parse_files  # noqa: PLC0415
+    from .settings import load_settings  # noqa: PLC0415
+    from .sources import STATE_DIR, file_at, rendered_side, resolve_ref  # noqa: PLC0415
+
     if not (root / ".git").exists():
         raise UsageError(f"{root}: not a git repository; diff compares git refs")
     base_commit = resolve_ref(base, root)

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from .mask import Masker, scanner_flags
 from .resources import Key, canonical, dotted, lookup, title
 from .semantics import stored_identically
@@ -53,6 +51,8 @@ def compare(before: dict[Key, dict], after: dict[Key, dict], settings: Settings,
         if old is not None and new is not None:
             if old == new:
                 continue
+            from deepdiff import DeepDiff  # noqa: PLC0415 - loaded when a resource changed, not to import this module
+
             diff = DeepDiff(canonical(old), canonical(new), verbose_level=2)
             if not diff:
                 continue
