@@ -25,6 +25,8 @@ exempt from a rule with the annotation ``exempt.dox-asdlc.io/<rule-id>:
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import sys
 import traceback
@@ -72,8 +74,8 @@ class Workload:
     pod_spec: dict
     pointer: str
 
-    @property
-    def template_labels(self) -> dict:
+    @functools.cached_property
+    def template_labels(self) -> dict:  # a workload lives as long as its context: one run over unchanged data
         if self.manifest.kind == "Pod":
             return self.manifest.labels
         template = _get(self.manifest.data, self.pointer.rsplit("/spec", 1)[0]) or {}
@@ -134,23 +136,34 @@ class Context:
         return None
 
     def workloads(self) -> Iterator[Workload]:
-        for kind, pointer in POD_KINDS.items():
-            for m in self._by_kind.get(kind, []):
-                spec = _get(m.data, pointer)
-                if isinstance(spec, dict):
-                    yield Workload(m, spec, pointer)
+        workloads = self.__dict__.get("_workloads")
+        if workloads is None:  # found once per context; every rule walks them
+            workloads = []
+            for kind, pointer in POD_KINDS.items():
+                for m in self._by_kind.get(kind, []):
+                    spec = _get(m.data, pointer)
+                    if isinstance(spec, dict):
+                        workloads.append(Workload(m, spec, pointer))
+            self._workloads = workloads
+        return iter(workloads)
 
     def workload(self, kind: str, name: str, namespace: str | None = None) -> Workload | None:
+        """The first workload (in ``workloads()`` order) of that kind and name in ``namespace`` or in no
+        namespace; any namespace when ``namespace`` is None."""
         index = self.__dict__.get("_workload_index")
         if index is None:
-            index = {}
-            for w in self.workloads():
-                index.setdefault((w.manifest.kind, w.manifest.name), []).append(w)
+            index = {}  # (kind, name) -> (first of all, {namespace: (position, first there)})
+            for position, w in enumerate(self.workloads()):
+                key = (w.manifest.kind, w.manifest.name)
+                if key not in index:
+                    index[key] = (w, {})
+                index[key][1].setdefault(w.manifest.namespace, (position, w))
             self._workload_index = index
-        for w in index.get((kind, name), []):
-            if namespace is None or not w.manifest.namespace or w.manifest.namespace == namespace:
-                return w
-        return None
+        first, by_ns = index.get((kind, name), (None, {}))
+        if namespace is None or first is None:
+            return first
+        found = [hit for hit in (by_ns.get(namespace), by_ns.get("")) if hit is not None]
+        return min(found, key=lambda hit: hit[0])[1] if found else None
 
     def hpas_for(self, manifest: Manifest) -> list[Manifest]:
         """The HorizontalPodAutoscalers whose scaleTargetRef names ``manifest``."""
@@ -268,6 +281,17 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
         config: PolicyConfig | None = None, root: Path = REPO_ROOT, only: Iterable[str] | None = None
         ) -> list[Diagnostic]:
     """Every enabled rule over ``manifests``; exemptions applied; sorted diagnostics."""
+    collecting = gc.isenabled()
+    gc.disable()  # rules make short-lived objects; each collection would walk every parsed object again
+    try:
+        return _run(manifests, env=env, namespace=namespace, config=config, root=root, only=only)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(manifests: list[Manifest], *, env: str | None, namespace: str | None, config: PolicyConfig | None,
+         root: Path, only: Iterable[str] | None) -> list[Diagnostic]:
     from .rules import REGISTRY  # noqa: PLC0415 - rules import this module
 
     config = config or load_config(known_rules=REGISTRY)
@@ -275,10 +299,13 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
     unknown = [r for r in selected if r not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown rule {', '.join(unknown)}; known rules: {', '.join(sorted(REGISTRY))}")
-    contexts: dict[tuple, Context] = {}
+    contexts: dict[tuple | None, Context] = {}
 
     def make_ctx(subset: list[Manifest]) -> Context:
-        key = tuple(id(m) for m in subset)
+        if subset is manifests:  # every rule but one that crashed: no key to compute
+            key: tuple | None = None
+        else:
+            key = tuple(id(m) for m in subset)
         if key not in contexts:  # rules share one context (and its indexes) per set of manifests
             contexts[key] = Context(subset, config, env=env, namespace=namespace, root=root)
         return contexts[key]
