@@ -13,6 +13,7 @@ the text means one thing to every YAML reader.
 
 from __future__ import annotations
 
+import operator
 import re
 import types
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ class StrictLoader(_BaseLoader):
 StrictLoader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True))
 
 _MAP, _SEQ, _STR_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"
-_MERGE = "tag:yaml.org,2002:merge"
+_MERGE, _INT_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:int"
 _Scalar, _Mapping, _Sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
 #: Plain scalars already resolved, per loader class (keys and common values repeat in every file).
 _RESOLVED: dict[tuple[type, str], str] = {}
@@ -82,23 +83,33 @@ def _resolve(self, kind, value, implicit):
     Most scalars are keys and names whose first character starts no implicit type (``apiVersion``); a
     quoted scalar is always a string. Everything else goes to PyYAML's resolver, memoised per class.
     """
-    if kind is _Scalar and not self.yaml_path_resolvers:
-        if not implicit[0]:
-            return self.DEFAULT_SCALAR_TAG
-        resolvers = self.yaml_implicit_resolvers
-        if None not in resolvers and (value[:1] if value else "") not in resolvers:
-            return self.DEFAULT_SCALAR_TAG
-        key = (type(self), value)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
-            if len(_RESOLVED) < _RESOLVED_MAX:
-                _RESOLVED[key] = tag
-        return tag
-    return yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
+    if self.yaml_path_resolvers:
+        return yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
+    if kind is _Mapping:
+        return self.DEFAULT_MAPPING_TAG
+    if kind is _Sequence:
+        return self.DEFAULT_SEQUENCE_TAG
+    if not implicit[0]:
+        return self.DEFAULT_SCALAR_TAG
+    resolvers = self.yaml_implicit_resolvers
+    if None not in resolvers and (value[:1] if value else "") not in resolvers:
+        return self.DEFAULT_SCALAR_TAG
+    key = (type(self), value)
+    tag = _RESOLVED.get(key)
+    if tag is None:
+        tag = yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
+        if len(_RESOLVED) < _RESOLVED_MAX:
+            _RESOLVED[key] = tag
+    return tag
 
 
 StrictLoader.resolve = _resolve
+if not StrictLoader.yaml_path_resolvers:
+    # libyaml's composer calls these two for every node; without path resolvers (none is ever added) they
+    # do nothing. Builtins that take the same arguments and do nothing save a Python call each:
+    # descend_resolver(parent, index) and ascend_resolver().
+    StrictLoader.descend_resolver = operator.is_
+    StrictLoader.ascend_resolver = tuple
 
 
 def _construct_document(self, node):
@@ -111,9 +122,14 @@ def _construct_document(self, node):
     def build(node):
         cls = node.__class__
         if cls is _Scalar:
-            if node.tag == _STR_TAG:
+            tag = node.tag
+            if tag == _STR_TAG:
                 return node.value
-            constructor = constructors.get(node.tag)
+            if tag == _INT_TAG:  # a plain decimal: what construct_yaml_int returns, without its branches
+                value = node.value
+                if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                    return int(value)
+            constructor = constructors.get(tag)
             if constructor is None:
                 raise _Slow
             value = constructor(self, node)
