@@ -32,7 +32,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import DoxError, UsageError
 from ..paths import REPO_ROOT, relative
@@ -117,6 +117,13 @@ class Context:
         self._by_kind: dict[str, list[Manifest]] = {}
         for m in manifests:
             self._by_kind.setdefault(m.kind, []).append(m)
+
+    def shared(self, key: Any, build: Callable[[], Any]) -> Any:
+        """An index several rules use, built by ``build()`` once per context (one run over unchanged data)."""
+        cache = self.__dict__.setdefault("_shared", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
     def of_kind(self, *kinds: str) -> list[Manifest]:
         return [m for kind in kinds for m in self._by_kind.get(kind, [])]

@@ -98,7 +98,11 @@ class ByNamespace:
 
 class Workloads:
     """Every workload, by namespace and by pod template label and namespace, so that a selector is matched in
-    O(matches)."""
+    O(matches). ``Workloads.of(ctx)`` is the context's one instance."""
+
+    @classmethod
+    def of(cls, ctx: Context) -> "Workloads":
+        return ctx.shared(cls, lambda: cls(ctx))
 
     def __init__(self, ctx: Context) -> None:
         pairs = [(ns_of(ctx, w.manifest), w) for w in ctx.workloads()]
@@ -175,6 +179,15 @@ def _name_pointer(node: dict, pointer: str, field: str) -> str:
 def _items(node: dict, pointer: str) -> tuple[tuple[str, str], ...]:
     return tuple((str(item.get("key")), f"{pointer}/items/{i}/key")
                  for i, item in enumerate(node.get("items") or []) if isinstance(item, dict) and "key" in item)
+
+
+def refs_of(ctx: Context, workload: Workload) -> list[Ref]:
+    """``pod_refs(workload)``, found once per context (config-refs and git-credentials both read them)."""
+    cache = ctx.shared(pod_refs, dict)
+    refs = cache.get(id(workload))
+    if refs is None:
+        refs = cache[id(workload)] = list(pod_refs(workload))
+    return refs
 
 
 def pod_refs(workload: Workload) -> Iterator[Ref]:

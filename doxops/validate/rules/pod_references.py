@@ -94,9 +94,9 @@ def _duplicates(entries: list, pointer: str, key: str = "name") -> Iterator[tupl
         if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
             continue
         if value in first:
-            yield value, f"{pointer}/{i}/{key}", first[value]
+            yield value, f"{pointer}/{i}/{key}", f"{pointer}/{first[value]}/{key}"
         else:
-            first[value] = f"{pointer}/{i}/{key}"
+            first[value] = i  # the pointer is spelt only for a repeat
 
 
 def _short(pointer: str, base: str) -> str:
@@ -140,15 +140,15 @@ def _container_checks(m, container: dict, cp: str, who: str, volumes: dict) -> I
                           f"{m.ref}: {who} env {_name(env)} reads a file of volume {volume}, which the pod does not "
                           f"define ({REJECTED}); add the volume or fix the name")
     port_names = {p.get("name") for p in ports if isinstance(p, dict) and isinstance(p.get("name"), str)}
-    handlers = [(probe, as_dict(container.get(probe)), f"{cp}/{probe}") for probe in PROBES]
+    handlers = [(probe, as_dict(container.get(probe)), probe) for probe in PROBES]
     lifecycle = as_dict(container.get("lifecycle"))
-    handlers += [(f"lifecycle.{h}", as_dict(lifecycle.get(h)), f"{cp}/lifecycle/{h}") for h in HANDLERS]
-    for what, handler, hp in handlers:
+    handlers += [(f"lifecycle.{h}", as_dict(lifecycle.get(h)), f"lifecycle/{h}") for h in HANDLERS]
+    for what, handler, where in handlers:
         for action in ("httpGet", "tcpSocket"):
             port = as_dict(handler.get(action)).get("port")
             if isinstance(port, str) and port and not port.isdigit() and port not in port_names:
                 declared = ", ".join(sorted(port_names)) or "none"
-                yield Finding(m, f"{hp}/{action}/port", f"{m.ref}: {who} {what} uses port {port}, which the container "
+                yield Finding(m, f"{cp}/{where}/{action}/port", f"{m.ref}: {who} {what} uses port {port}, which the container "
                                                         f"does not declare (its port names: {declared}; {RUNTIME}); "
                                                         "name the port in ports or use its number")
 
@@ -223,7 +223,8 @@ def _resource_refs(workload: Workload, containers: list, container_names: set[st
     for container, cp in containers:
         for j, env in enumerate(as_list(container.get("env"))):
             ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("resourceFieldRef"))
-            refs.append((ref, f"{cp}/env/{j}/valueFrom/resourceFieldRef"))
+            if ref:  # an empty one names no container; its pointer is never needed
+                refs.append((ref, f"{cp}/env/{j}/valueFrom/resourceFieldRef"))
     for k, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
         sources = [(as_dict(as_dict(volume).get("downwardAPI")), f"{pp}/volumes/{k}/downwardAPI")]
         for s, source in enumerate(as_list(as_dict(as_dict(volume).get("projected")).get("sources"))):

@@ -69,11 +69,9 @@ class _Resolver:
     def __init__(self, ctx: Context, conf: dict) -> None:
         self.services = ByName()
         namespaces = {ctx.namespace} if ctx.namespace else set()
-        for m in ctx.manifests:
-            if m.namespace:
-                namespaces.add(m.namespace)
-            if m.kind == "Namespace" and m.name:
-                namespaces.add(m.name)
+        namespaces.update(m.namespace for m in ctx.manifests)
+        namespaces.update(m.name for m in ctx.of_kind("Namespace"))
+        namespaces.discard("")
         for svc in ctx.of_kind("Service"):
             self.services.add(svc.name, ns_of(ctx, svc), svc)
         self.namespaces = namespaces
@@ -156,20 +154,25 @@ def _check(m, entries: dict, where: str, own_ns: str, resolver: _Resolver):
                                            f"{listed}; use an exposed port or add the port to the Service")
 
 
+_KEYS = ("_URL", "_HOST", "_PORT")  # see _addresses
+
+
 def check(ctx: Context, conf: dict):
     resolver = _Resolver(ctx, conf)
     for cm in ctx.of_kind("ConfigMap"):
         data = cm.data.get("data")
         if not isinstance(data, dict):
             continue
-        entries = {str(k): ("" if v is None else str(v), f"/data/{esc(k)}") for k, v in data.items()}
+        entries = {str(k): ("" if v is None else str(v), f"/data/{esc(k)}") for k, v in data.items()
+                   if str(k).endswith(_KEYS)}  # only these can hold or complete an address
         yield from _check(cm, entries, "key ", ns_of(ctx, cm), resolver)
     for workload in ctx.workloads():
         m = workload.manifest
         for container, cp in workload.containers(init=True):
             entries = {}
             for j, env in enumerate(container.get("env") or []):
-                if isinstance(env, dict) and env.get("name") and "value" in env and "valueFrom" not in env:
+                if (isinstance(env, dict) and env.get("name") and "value" in env and "valueFrom" not in env
+                        and str(env["name"]).endswith(_KEYS)):
                     value = env["value"]
                     entries[str(env["name"])] = ("" if value is None else str(value), f"{cp}/env/{j}/value")
             if entries:
