@@ -48,7 +48,7 @@ class _NsIndex:
         if not ns:
             return [item for _, item in self.all]
         same = self.by_ns.get(ns, [])
-        unknown = self.by_ns.get("", []) if ns else []
+        unknown = self.by_ns.get("", [])
         if not unknown:
             return [item for _, item in same]
         if not same:
@@ -182,7 +182,8 @@ def _items(node: dict, pointer: str) -> tuple[tuple[str, str], ...]:
 
 
 def refs_of(ctx: Context, workload: Workload) -> list[Ref]:
-    """``pod_refs(workload)``, found once per context (config-refs and git-credentials both read them)."""
+    """``pod_refs(workload)`` of one of ``ctx.workloads()``, found once per context (config-refs and
+    git-credentials both read them)."""
     cache = ctx.shared(pod_refs, dict)
     refs = cache.get(id(workload))
     if refs is None:

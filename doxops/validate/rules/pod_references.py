@@ -148,9 +148,9 @@ def _container_checks(m, container: dict, cp: str, who: str, volumes: dict) -> I
             port = as_dict(handler.get(action)).get("port")
             if isinstance(port, str) and port and not port.isdigit() and port not in port_names:
                 declared = ", ".join(sorted(port_names)) or "none"
-                yield Finding(m, f"{cp}/{where}/{action}/port", f"{m.ref}: {who} {what} uses port {port}, which the container "
-                                                        f"does not declare (its port names: {declared}; {RUNTIME}); "
-                                                        "name the port in ports or use its number")
+                yield Finding(m, f"{cp}/{where}/{action}/port",
+                              f"{m.ref}: {who} {what} uses port {port}, which the container does not declare (its "
+                              f"port names: {declared}; {RUNTIME}); name the port in ports or use its number")
 
 
 def _workload_checks(workload: Workload) -> Iterator[Finding]:
