@@ -82,11 +82,17 @@ class Workload:
         return (template.get("metadata") or {}).get("labels") or {}
 
     def containers(self, init: bool = True) -> Iterator[tuple[dict, str]]:
-        keys = ("initContainers", "containers") if init else ("containers",)
-        for key in keys:
-            for i, container in enumerate(self.pod_spec.get(key) or []):
-                if isinstance(container, dict):
-                    yield container, f"{self.pointer}/{key}/{i}"
+        """(container, pointer) of its containers, init containers first with ``init``; listed once per workload
+        (a workload lives as long as its context), as most rules walk them."""
+        found = self.__dict__.get("_containers")
+        if found is None:
+            found = {key: [(container, f"{self.pointer}/{key}/{i}")
+                           for i, container in enumerate(self.pod_spec.get(key) or []) if isinstance(container, dict)]
+                     for key in ("initContainers", "containers")}
+            self.__dict__["_containers"] = found  # a frozen dataclass: stored as cached_property stores
+        if init and found["initContainers"]:
+            return iter(found["initContainers"] + found["containers"])
+        return iter(found["containers"])
 
 
 def _get(data: Any, pointer: str) -> Any:
