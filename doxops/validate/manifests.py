@@ -43,7 +43,8 @@ class Manifest:
 
     @property
     def kind(self) -> str:
-        return str(self.data.get("kind", ""))
+        value = self.data.get("kind", "")
+        return value if type(value) is str else str(value)
 
     @property
     def api_version(self) -> str:
@@ -58,22 +59,31 @@ class Manifest:
         meta = self.data.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
+    # The metadata properties below are what every rule asks of every object, many times a run; each reads
+    # metadata itself (as ``meta`` does) rather than through ``meta``, one Python call fewer per use.
+
     @property
     def name(self) -> str:
-        return str(self.meta.get("name", ""))
+        meta = self.data.get("metadata")
+        value = meta.get("name", "") if isinstance(meta, dict) else ""
+        return value if type(value) is str else str(value)
 
     @property
     def namespace(self) -> str:
-        return str(self.meta.get("namespace", "") or "")
+        meta = self.data.get("metadata")
+        value = meta.get("namespace") if isinstance(meta, dict) else None
+        return value if type(value) is str else str(value or "")
 
     @property
     def labels(self) -> dict:
-        labels = self.meta.get("labels")
+        meta = self.data.get("metadata")
+        labels = meta.get("labels") if isinstance(meta, dict) else None
         return labels if isinstance(labels, dict) else {}  # ill-typed: the schema stage reports it
 
     @property
     def annotations(self) -> dict:
-        annotations = self.meta.get("annotations")
+        meta = self.data.get("metadata")
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
         return annotations if isinstance(annotations, dict) else {}
 
     @property
@@ -86,8 +96,8 @@ class Manifest:
 
     @property
     def ref(self) -> str:
-        ns = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {ns}{self.name}"
+        ns = self.namespace
+        return f"{self.kind} {ns}/{self.name}" if ns else f"{self.kind} {self.name}"
 
 
 def yaml_files(directory: Path) -> list[Path]:
@@ -195,8 +205,9 @@ def _split(files: list[Path], sizes: list[int], shares: list[float]) -> list[lis
     return chunks
 
 
-#: The main process's share of a parallel parse, relative to a worker's (the workers also fork and write).
-MAIN_SHARE = 1.0
+#: The main process's share of a parallel parse relative to a worker's: it also lists the files and reads the
+#: workers' results back; a worker also forks and writes (measured: about even).
+MAIN_SHARE = 0.95
 
 
 @contextlib.contextmanager
