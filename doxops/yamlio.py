@@ -13,7 +13,9 @@ the text means one thing to every YAML reader.
 
 from __future__ import annotations
 
+import operator
 import re
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -62,6 +64,105 @@ class StrictLoader(_BaseLoader):
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True))
+
+_MAP, _SEQ, _STR_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"
+_MERGE, _INT_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:int"
+_Scalar, _Mapping, _Sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
+#: Plain scalars already resolved, per loader class (keys and common values repeat in every file).
+_RESOLVED: dict[tuple[type, str], str] = {}
+_RESOLVED_MAX = 1 << 15
+
+
+class _Slow(Exception):
+    """A document the fast construction leaves to PyYAML's own: merge keys, other tags, a duplicate key."""
+
+
+def _resolve(self, kind, value, implicit):
+    """PyYAML's resolver, answered without a regular expression where none can match.
+
+    Most scalars are keys and names whose first character starts no implicit type (``apiVersion``); a
+    quoted scalar is always a string. Everything else goes to PyYAML's resolver, memoised per class.
+    """
+    if self.yaml_path_resolvers:
+        return yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
+    if kind is _Mapping:
+        return self.DEFAULT_MAPPING_TAG
+    if kind is _Sequence:
+        return self.DEFAULT_SEQUENCE_TAG
+    if not implicit[0]:
+        return self.DEFAULT_SCALAR_TAG
+    resolvers = self.yaml_implicit_resolvers
+    if None not in resolvers and (value[:1] if value else "") not in resolvers:
+        return self.DEFAULT_SCALAR_TAG
+    key = (type(self), value)
+    tag = _RESOLVED.get(key)
+    if tag is None:
+        tag = yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
+        if len(_RESOLVED) < _RESOLVED_MAX:
+            _RESOLVED[key] = tag
+    return tag
+
+
+StrictLoader.resolve = _resolve
+if not StrictLoader.yaml_path_resolvers:
+    # libyaml's composer calls these two for every node; without path resolvers (none is ever added) they
+    # do nothing. Builtins that take the same arguments and do nothing save a Python call each:
+    # descend_resolver(parent, index) and ascend_resolver().
+    StrictLoader.descend_resolver = operator.is_
+    StrictLoader.ascend_resolver = tuple
+
+
+def _construct_document(self, node):
+    """The document's data, built directly from the node tree for the common case (mappings, sequences and
+    scalars of the standard tags, no merge keys, no duplicate keys); anything else, every error included,
+    goes through PyYAML's constructor (``construct_mapping`` above), so results and messages are PyYAML's.
+    An alias is built once per use (equal values, not one shared object)."""
+    constructors = self.yaml_constructors
+
+    def build(node):
+        cls = node.__class__
+        if cls is _Scalar:
+            tag = node.tag
+            if tag == _STR_TAG:
+                return node.value
+            if tag == _INT_TAG:  # a plain decimal: what construct_yaml_int returns, without its branches
+                value = node.value
+                if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                    return int(value)
+            constructor = constructors.get(tag)
+            if constructor is None:
+                raise _Slow
+            value = constructor(self, node)
+            if isinstance(value, types.GeneratorType):
+                raise _Slow
+            return value
+        if cls is _Mapping and node.tag == _MAP:
+            mapping = {}
+            for key_node, value_node in node.value:
+                if key_node.__class__ is _Scalar and key_node.tag == _STR_TAG:
+                    key = key_node.value
+                elif key_node.tag == _MERGE:
+                    raise _Slow
+                else:
+                    key = build(key_node)
+                try:
+                    if key in mapping:
+                        raise _Slow
+                except TypeError:  # an unhashable key
+                    raise _Slow from None
+                mapping[key] = build(value_node)
+            return mapping
+        if cls is _Sequence and node.tag == _SEQ:
+            return [build(child) for child in node.value]
+        raise _Slow
+
+    try:
+        return build(node)
+    except (_Slow, RecursionError):  # RecursionError: a recursive alias, or nesting too deep for the fast path
+        return yaml.constructor.BaseConstructor.construct_document(self, node)
+
+
+StrictLoader.construct_document = _construct_document
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ exempt from a rule with the annotation ``exempt.dox-asdlc.io/<rule-id>:
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import DoxError, UsageError
 from ..paths import REPO_ROOT, relative
@@ -72,19 +74,25 @@ class Workload:
     pod_spec: dict
     pointer: str
 
-    @property
-    def template_labels(self) -> dict:
+    @functools.cached_property
+    def template_labels(self) -> dict:  # a workload lives as long as its context: one run over unchanged data
         if self.manifest.kind == "Pod":
             return self.manifest.labels
         template = _get(self.manifest.data, self.pointer.rsplit("/spec", 1)[0]) or {}
         return (template.get("metadata") or {}).get("labels") or {}
 
     def containers(self, init: bool = True) -> Iterator[tuple[dict, str]]:
-        keys = ("initContainers", "containers") if init else ("containers",)
-        for key in keys:
-            for i, container in enumerate(self.pod_spec.get(key) or []):
-                if isinstance(container, dict):
-                    yield container, f"{self.pointer}/{key}/{i}"
+        """(container, pointer) of its containers, init containers first with ``init``; listed once per workload
+        (a workload lives as long as its context), as most rules walk them."""
+        found = self.__dict__.get("_containers")
+        if found is None:
+            found = {key: [(container, f"{self.pointer}/{key}/{i}")
+                           for i, container in enumerate(self.pod_spec.get(key) or []) if isinstance(container, dict)]
+                     for key in ("initContainers", "containers")}
+            self.__dict__["_containers"] = found  # a frozen dataclass: stored as cached_property stores
+        if init and found["initContainers"]:
+            return iter(found["initContainers"] + found["containers"])
+        return iter(found["containers"])
 
 
 def _get(data: Any, pointer: str) -> Any:
@@ -116,6 +124,13 @@ class Context:
         for m in manifests:
             self._by_kind.setdefault(m.kind, []).append(m)
 
+    def shared(self, key: Any, build: Callable[[], Any]) -> Any:
+        """An index several rules use, built by ``build()`` once per context (one run over unchanged data)."""
+        cache = self.__dict__.setdefault("_shared", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
     def of_kind(self, *kinds: str) -> list[Manifest]:
         return [m for kind in kinds for m in self._by_kind.get(kind, [])]
 
@@ -134,23 +149,34 @@ class Context:
         return None
 
     def workloads(self) -> Iterator[Workload]:
-        for kind, pointer in POD_KINDS.items():
-            for m in self._by_kind.get(kind, []):
-                spec = _get(m.data, pointer)
-                if isinstance(spec, dict):
-                    yield Workload(m, spec, pointer)
+        workloads = self.__dict__.get("_workloads")
+        if workloads is None:  # found once per context; every rule walks them
+            workloads = []
+            for kind, pointer in POD_KINDS.items():
+                for m in self._by_kind.get(kind, []):
+                    spec = _get(m.data, pointer)
+                    if isinstance(spec, dict):
+                        workloads.append(Workload(m, spec, pointer))
+            self._workloads = workloads
+        return iter(workloads)
 
     def workload(self, kind: str, name: str, namespace: str | None = None) -> Workload | None:
+        """The first workload (in ``workloads()`` order) of that kind and name in ``namespace`` or in no
+        namespace; any namespace when ``namespace`` is None."""
         index = self.__dict__.get("_workload_index")
         if index is None:
-            index = {}
-            for w in self.workloads():
-                index.setdefault((w.manifest.kind, w.manifest.name), []).append(w)
+            index = {}  # (kind, name) -> (first of all, {namespace: (position, first there)})
+            for position, w in enumerate(self.workloads()):
+                key = (w.manifest.kind, w.manifest.name)
+                if key not in index:
+                    index[key] = (w, {})
+                index[key][1].setdefault(w.manifest.namespace, (position, w))
             self._workload_index = index
-        for w in index.get((kind, name), []):
-            if namespace is None or not w.manifest.namespace or w.manifest.namespace == namespace:
-                return w
-        return None
+        first, by_ns = index.get((kind, name), (None, {}))
+        if namespace is None or first is None:
+            return first
+        found = [hit for hit in (by_ns.get(namespace), by_ns.get("")) if hit is not None]
+        return min(found, key=lambda hit: hit[0])[1] if found else None
 
     def hpas_for(self, manifest: Manifest) -> list[Manifest]:
         """The HorizontalPodAutoscalers whose scaleTargetRef names ``manifest``."""
@@ -268,6 +294,17 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
         config: PolicyConfig | None = None, root: Path = REPO_ROOT, only: Iterable[str] | None = None
         ) -> list[Diagnostic]:
     """Every enabled rule over ``manifests``; exemptions applied; sorted diagnostics."""
+    collecting = gc.isenabled()
+    gc.disable()  # rules make short-lived objects; each collection would walk every parsed object again
+    try:
+        return _run(manifests, env=env, namespace=namespace, config=config, root=root, only=only)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(manifests: list[Manifest], *, env: str | None, namespace: str | None, config: PolicyConfig | None,
+         root: Path, only: Iterable[str] | None) -> list[Diagnostic]:
     from .rules import REGISTRY  # noqa: PLC0415 - rules import this module
 
     config = config or load_config(known_rules=REGISTRY)
@@ -275,10 +312,13 @@ def run(manifests: list[Manifest], *, env: str | None = None, namespace: str | N
     unknown = [r for r in selected if r not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown rule {', '.join(unknown)}; known rules: {', '.join(sorted(REGISTRY))}")
-    contexts: dict[tuple, Context] = {}
+    contexts: dict[tuple | None, Context] = {}
 
     def make_ctx(subset: list[Manifest]) -> Context:
-        key = tuple(id(m) for m in subset)
+        if subset is manifests:  # every rule but one that crashed: no key to compute
+            key: tuple | None = None
+        else:
+            key = tuple(id(m) for m in subset)
         if key not in contexts:  # rules share one context (and its indexes) per set of manifests
             contexts[key] = Context(subset, config, env=env, namespace=namespace, root=root)
         return contexts[key]

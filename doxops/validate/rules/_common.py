@@ -29,17 +29,54 @@ def same_ns(a: str, b: str) -> bool:
     return a == b or not a or not b
 
 
+class _NsIndex:
+    """Items of one key grouped by namespace, each with its insertion number, so that ``same_ns`` lookups
+    cost what they return and come back in insertion order."""
+
+    __slots__ = ("all", "by_ns")
+
+    def __init__(self) -> None:
+        self.all: list[tuple[str, object]] = []
+        self.by_ns: dict[str, list[tuple[int, object]]] = {}
+
+    def add(self, seq: int, ns: str, item: object) -> None:
+        self.all.append((ns, item))
+        self.by_ns.setdefault(ns, []).append((seq, item))
+
+    def get(self, ns: str) -> list:
+        """The items whose namespace is ``ns`` or unknown, or every item when ``ns`` is unknown (``same_ns``)."""
+        if not ns:
+            return [item for _, item in self.all]
+        same = self.by_ns.get(ns, [])
+        unknown = self.by_ns.get("", [])
+        if not unknown:
+            return [item for _, item in same]
+        if not same:
+            return [item for _, item in unknown]
+        return [item for _, item in sorted(same + unknown, key=_first)]
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
+
+
 class ByName:
     """Items indexed by name, each with its namespace; lookups honour ``same_ns``."""
 
     def __init__(self) -> None:
-        self._items: dict[str, list[tuple[str, object]]] = {}
+        self._items: dict[str, _NsIndex] = {}
+        self._seq = 0
 
     def add(self, name: str, ns: str, item: object) -> None:
-        self._items.setdefault(name, []).append((ns, item))
+        index = self._items.get(name)
+        if index is None:
+            index = self._items[name] = _NsIndex()
+        index.add(self._seq, ns, item)
+        self._seq += 1
 
     def get(self, name: str, ns: str) -> list:
-        return [item for item_ns, item in self._items.get(name, ()) if same_ns(item_ns, ns)]
+        index = self._items.get(name)
+        return index.get(ns) if index is not None else []
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
@@ -60,18 +97,26 @@ class ByNamespace:
 
 
 class Workloads:
-    """Every workload, by namespace and by pod template label, so that a selector is matched in O(matches)."""
+    """Every workload, by namespace and by pod template label and namespace, so that a selector is matched in
+    O(matches). ``Workloads.of(ctx)`` is the context's one instance."""
+
+    @classmethod
+    def of(cls, ctx: Context) -> "Workloads":
+        return ctx.shared(cls, lambda: cls(ctx))
 
     def __init__(self, ctx: Context) -> None:
         pairs = [(ns_of(ctx, w.manifest), w) for w in ctx.workloads()]
         self._by_ns = ByNamespace(pairs)
-        self._by_label: dict[tuple, list[tuple[str, Workload]]] = {}
-        for ns, w in pairs:
+        self._by_label: dict[tuple, _NsIndex] = {}
+        for seq, (ns, w) in enumerate(pairs):
             for key, value in w.template_labels.items():
                 try:
-                    self._by_label.setdefault((key, value), []).append((ns, w))
+                    index = self._by_label.get((key, value))
+                    if index is None:
+                        index = self._by_label[(key, value)] = _NsIndex()
                 except TypeError:  # an unhashable label value: never matched by a selector anyway
                     continue
+                index.add(seq, ns, w)
 
     def in_ns(self, ns: str) -> list[Workload]:
         return self._by_ns.in_ns(ns)
@@ -83,16 +128,17 @@ class Workloads:
         structured = "matchLabels" in selector or "matchExpressions" in selector
         match = (selector.get("matchLabels") or {}) if structured else selector
         rarest = None
-        for key, value in match.items():  # the rarest label narrows the search most
+        for key, value in match.items():  # the rarest label in this namespace narrows the search most
             try:
-                found = self._by_label.get((key, value), [])
+                index = self._by_label.get((key, value))
             except TypeError:
-                found = []
+                index = None
+            found = index.get(ns) if index is not None else []
             if rarest is None or len(found) < len(rarest):
                 rarest = found
             if not rarest:
                 return []
-        candidates = self.in_ns(ns) if rarest is None else [w for w_ns, w in rarest if same_ns(w_ns, ns)]
+        candidates = self.in_ns(ns) if rarest is None else rarest
         return [w for w in candidates if selects(selector, w.template_labels)]
 
 
@@ -133,6 +179,16 @@ def _name_pointer(node: dict, pointer: str, field: str) -> str:
 def _items(node: dict, pointer: str) -> tuple[tuple[str, str], ...]:
     return tuple((str(item.get("key")), f"{pointer}/items/{i}/key")
                  for i, item in enumerate(node.get("items") or []) if isinstance(item, dict) and "key" in item)
+
+
+def refs_of(ctx: Context, workload: Workload) -> list[Ref]:
+    """``pod_refs(workload)`` of one of ``ctx.workloads()``, found once per context (config-refs and
+    git-credentials both read them)."""
+    cache = ctx.shared(pod_refs, dict)
+    refs = cache.get(id(workload))
+    if refs is None:
+        refs = cache[id(workload)] = list(pod_refs(workload))
+    return refs
 
 
 def pod_refs(workload: Workload) -> Iterator[Ref]:

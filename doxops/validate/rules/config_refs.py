@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from ..engine import Context, Finding
 from ..options import defaults
-from ._common import ByName, ns_of, pod_refs
+from ._common import ByName, ns_of, refs_of
 
 ID = "config-refs"
 LEVEL = "error"
@@ -109,7 +109,7 @@ def check(ctx: Context, conf: dict):
     for workload in ctx.workloads():
         m = workload.manifest
         ns = ns_of(ctx, m)
-        for ref in pod_refs(workload):
+        for ref in refs_of(ctx, workload):
             if ref.optional:
                 continue
             if not ref.name:

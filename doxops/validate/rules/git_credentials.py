@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ..engine import Context, Finding
 from ..options import defaults
-from ._common import container_name, pod_refs
+from ._common import container_name, refs_of
 
 ID = "git-credentials"
 LEVEL = "error"
@@ -53,7 +53,7 @@ def check(ctx: Context, conf: dict):
     mounted = False
     for workload in ctx.workloads():
         m = workload.manifest
-        refs = [r for r in pod_refs(workload) if r.kind == "Secret" and r.name == secret]
+        refs = [r for r in refs_of(ctx, workload) if r.kind == "Secret" and r.name == secret]
         if ctx.role(m) != role:
             for ref in refs:
                 yield Finding(m, ref.pointer, f"{m.ref}: {ref.via} uses the Git credentials Secret {secret}, but only "

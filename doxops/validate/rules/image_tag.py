@@ -85,10 +85,10 @@ def check(ctx: Context, conf: dict):
         m = workload.manifest
         for container, pointer in workload.containers(init=True):
             image = container.get("image")
-            who = f"{m.ref}: container {container_name(container)}"
             if not image or not isinstance(image, str):
-                yield Finding(m, pointer, f"{who} has no image; set one")
+                yield Finding(m, pointer, f"{m.ref}: container {container_name(container)} has no image; set one")
                 continue
             problem = _problem(image.strip(), require)
             if problem:
-                yield Finding(m, f"{pointer}/image", f"{who} image {image} {problem}")
+                yield Finding(m, f"{pointer}/image", f"{m.ref}: container {container_name(container)} image {image} "
+                                                     f"{problem}")

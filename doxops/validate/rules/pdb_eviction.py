@@ -100,7 +100,7 @@ def check(ctx: Context, conf: dict):
     pdbs = ctx.of_kind("PodDisruptionBudget")
     if not pdbs:
         return
-    workloads = Workloads(ctx)
+    workloads = Workloads.of(ctx)
     hpas = hpas_by_target(ctx)
     demanded = conf.get("unhealthyPodEvictionPolicy")
     for pdb in pdbs:

@@ -94,9 +94,9 @@ def _duplicates(entries: list, pointer: str, key: str = "name") -> Iterator[tupl
         if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
             continue
         if value in first:
-            yield value, f"{pointer}/{i}/{key}", first[value]
+            yield value, f"{pointer}/{i}/{key}", f"{pointer}/{first[value]}/{key}"
         else:
-            first[value] = f"{pointer}/{i}/{key}"
+            first[value] = i  # the pointer is spelt only for a repeat
 
 
 def _short(pointer: str, base: str) -> str:
@@ -127,30 +127,36 @@ def _container_checks(m, container: dict, cp: str, who: str, volumes: dict) -> I
         yield Finding(m, where, f"{m.ref}: {who} lists volume device {name} twice ({REJECTED}); keep one")
     for path, where, _ in _duplicates(devices, f"{cp}/volumeDevices", "devicePath"):
         yield Finding(m, where, f"{m.ref}: {who} has two volume devices at {path} ({REJECTED}); use one devicePath each")
-    mounted = {_name(x) for x in mounts} - {None}
+    mounted = {_name(x) for x in mounts} - {None} if devices else set()
     for k, device in enumerate(devices):
         if _name(device) in mounted:
             yield Finding(m, f"{cp}/volumeDevices/{k}/name", f"{m.ref}: {who} uses volume {_name(device)} both as a "
                                                              f"mount and as a device ({REJECTED}); use one")
     for j, env in enumerate(as_list(container.get("env"))):
-        ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("fileKeyRef"))
+        value_from = env.get("valueFrom") if isinstance(env, dict) else None
+        if not value_from:  # most entries are plain values
+            continue
+        ref = as_dict(as_dict(value_from).get("fileKeyRef"))
         volume = ref.get("volumeName")
         if isinstance(volume, str) and volume and volume not in volumes:
             yield Finding(m, f"{cp}/env/{j}/valueFrom/fileKeyRef/volumeName",
                           f"{m.ref}: {who} env {_name(env)} reads a file of volume {volume}, which the pod does not "
                           f"define ({REJECTED}); add the volume or fix the name")
     port_names = {p.get("name") for p in ports if isinstance(p, dict) and isinstance(p.get("name"), str)}
-    handlers = [(probe, as_dict(container.get(probe)), f"{cp}/{probe}") for probe in PROBES]
-    lifecycle = as_dict(container.get("lifecycle"))
-    handlers += [(f"lifecycle.{h}", as_dict(lifecycle.get(h)), f"{cp}/lifecycle/{h}") for h in HANDLERS]
-    for what, handler, hp in handlers:
+    handlers = [(probe, container.get(probe), probe) for probe in PROBES]
+    lifecycle = container.get("lifecycle")
+    if lifecycle:
+        handlers += [(f"lifecycle.{h}", as_dict(lifecycle).get(h), f"lifecycle/{h}") for h in HANDLERS]
+    for what, handler, where in handlers:
+        if not handler or not isinstance(handler, dict):
+            continue
         for action in ("httpGet", "tcpSocket"):
             port = as_dict(handler.get(action)).get("port")
             if isinstance(port, str) and port and not port.isdigit() and port not in port_names:
                 declared = ", ".join(sorted(port_names)) or "none"
-                yield Finding(m, f"{hp}/{action}/port", f"{m.ref}: {who} {what} uses port {port}, which the container "
-                                                        f"does not declare (its port names: {declared}; {RUNTIME}); "
-                                                        "name the port in ports or use its number")
+                yield Finding(m, f"{cp}/{where}/{action}/port",
+                              f"{m.ref}: {who} {what} uses port {port}, which the container does not declare (its "
+                              f"port names: {declared}; {RUNTIME}); name the port in ports or use its number")
 
 
 def _workload_checks(workload: Workload) -> Iterator[Finding]:
@@ -222,13 +228,19 @@ def _resource_refs(workload: Workload, containers: list, container_names: set[st
     refs = []
     for container, cp in containers:
         for j, env in enumerate(as_list(container.get("env"))):
-            ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("resourceFieldRef"))
-            refs.append((ref, f"{cp}/env/{j}/valueFrom/resourceFieldRef"))
+            value_from = env.get("valueFrom") if isinstance(env, dict) else None
+            ref = as_dict(as_dict(value_from).get("resourceFieldRef")) if value_from else None
+            if ref:  # an empty one names no container; its pointer is never needed
+                refs.append((ref, f"{cp}/env/{j}/valueFrom/resourceFieldRef"))
     for k, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
-        sources = [(as_dict(as_dict(volume).get("downwardAPI")), f"{pp}/volumes/{k}/downwardAPI")]
-        for s, source in enumerate(as_list(as_dict(as_dict(volume).get("projected")).get("sources"))):
-            sources.append((as_dict(as_dict(source).get("downwardAPI")), f"{pp}/volumes/{k}/projected/sources/{s}/"
-                                                                         "downwardAPI"))
+        volume = as_dict(volume)
+        sources = []  # (downwardAPI, its pointer): only where there is one
+        if volume.get("downwardAPI"):
+            sources.append((as_dict(volume["downwardAPI"]), f"{pp}/volumes/{k}/downwardAPI"))
+        for s, source in enumerate(as_list(as_dict(volume.get("projected")).get("sources"))):
+            if as_dict(source).get("downwardAPI"):
+                sources.append((as_dict(source["downwardAPI"]), f"{pp}/volumes/{k}/projected/sources/{s}/"
+                                                                "downwardAPI"))
         for api, ap in sources:
             for i, item in enumerate(as_list(api.get("items"))):
                 refs.append((as_dict(as_dict(item).get("resourceFieldRef")), f"{ap}/items/{i}/resourceFieldRef"))

@@ -106,7 +106,7 @@ def check(ctx: Context, conf: dict):
 
 def _container(m, container: dict, cp: str, psc: dict, pp: str, read_only_root: bool):
     name = container_name(container)
-    who = f"{m.ref}: container {name}"
+    who = _Who(m, name)
     csc = _dict(container.get("securityContext"))
     here = f"{cp}/securityContext" if "securityContext" in container else cp
 
@@ -166,7 +166,19 @@ def _container(m, container: dict, cp: str, psc: dict, pp: str, read_only_root: 
                                                          "use a Service")
 
 
-def _lsm(m, sc: dict, pointer: str, who: str):
+class _Who:
+    """``<ref>: container <name>`` for messages, spelt only when a finding uses it."""
+
+    __slots__ = ("m", "name")
+
+    def __init__(self, m, name: str) -> None:
+        self.m, self.name = m, name
+
+    def __format__(self, spec: str) -> str:
+        return format(f"{self.m.ref}: container {self.name}", spec)
+
+
+def _lsm(m, sc: dict, pointer: str, who):
     """AppArmor and SELinux settings of a pod's or container's securityContext."""
     apparmor = _dict(sc.get("appArmorProfile")).get("type")
     if "appArmorProfile" in sc and apparmor not in APPARMOR:

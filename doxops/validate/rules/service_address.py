@@ -38,7 +38,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..engine import Context, Finding
+from ..engine import Context, Finding, as_dict, as_list
 from ..options import defaults
 from ._common import ByName, container_name, esc, ns_of
 
@@ -58,6 +58,8 @@ CONF = defaults(Options)
 
 
 def _is_ip(host: str) -> bool:
+    if ":" not in host and host.strip("[]0123456789."):  # neither IPv6 (has a colon) nor IPv4 (digits, dots)
+        return False
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -69,17 +71,29 @@ class _Resolver:
     def __init__(self, ctx: Context, conf: dict) -> None:
         self.services = ByName()
         namespaces = {ctx.namespace} if ctx.namespace else set()
-        for m in ctx.manifests:
-            if m.namespace:
-                namespaces.add(m.namespace)
-            if m.kind == "Namespace" and m.name:
-                namespaces.add(m.name)
+        for m in ctx.manifests:  # m.namespace, without two property calls per object
+            meta = m.data.get("metadata")
+            if isinstance(meta, dict) and meta.get("namespace"):
+                namespaces.add(str(meta["namespace"]))
+        namespaces.update(m.name for m in ctx.of_kind("Namespace"))
+        namespaces.discard("")
         for svc in ctx.of_kind("Service"):
             self.services.add(svc.name, ns_of(ctx, svc), svc)
         self.namespaces = namespaces
         domain = str(conf.get("clusterDomain") or "cluster.local").strip(".")
         self.suffixes = (f".svc.{domain}", ".svc")
         self.default_ports = {str(k): int(v) for k, v in (conf.get("defaultPorts") or {}).items()}
+        self._found: dict[tuple[str, str], tuple[list, set]] = {}
+
+    def service(self, name: str, ns: str) -> tuple[list, set]:
+        """The Services ``name`` in ``ns`` (``ByName.get``) and the ports they expose; looked up once."""
+        found = self._found.get((name, ns))
+        if found is None:
+            services = self.services.get(name, ns)
+            exposed = {p.get("port") for svc in services for p in as_list(as_dict(svc.data.get("spec")).get("ports"))
+                       if isinstance(p, dict) and isinstance(p.get("port"), int)}
+            found = self._found[(name, ns)] = (services, exposed)
+        return found
 
     def target(self, host: str, own_ns: str) -> tuple[str, str] | None:
         """(service name, namespace) of an in-cluster host; None for an external one."""
@@ -140,7 +154,7 @@ def _check(m, entries: dict, where: str, own_ns: str, resolver: _Resolver):
             continue
         name, ns = target
         shown = f"{host}:{port}" if port is not None else host
-        found = resolver.services.get(name, ns)
+        found, exposed = resolver.service(name, ns)
         if not found:
             yield Finding(m, host_pointer, f"{m.ref}: {where}{key} points at {shown}, but no Service {name} is "
                                            f"rendered in namespace {ns or '(none)'}; fix the address or render the "
@@ -148,12 +162,13 @@ def _check(m, entries: dict, where: str, own_ns: str, resolver: _Resolver):
             continue
         if port is None:
             continue
-        exposed = {p.get("port") for svc in found for p in (svc.data.get("spec") or {}).get("ports") or []
-                   if isinstance(p, dict) and isinstance(p.get("port"), int)}
         if port not in exposed:
             listed = ", ".join(str(p) for p in sorted(x for x in exposed if isinstance(x, int))) or "no port"
             yield Finding(m, port_pointer, f"{m.ref}: {where}{key} points at {shown}, but {found[0].ref} exposes "
                                            f"{listed}; use an exposed port or add the port to the Service")
+
+
+_KEYS = ("_URL", "_HOST", "_PORT")  # see _addresses
 
 
 def check(ctx: Context, conf: dict):
@@ -162,14 +177,16 @@ def check(ctx: Context, conf: dict):
         data = cm.data.get("data")
         if not isinstance(data, dict):
             continue
-        entries = {str(k): ("" if v is None else str(v), f"/data/{esc(k)}") for k, v in data.items()}
+        entries = {str(k): ("" if v is None else str(v), f"/data/{esc(k)}") for k, v in data.items()
+                   if str(k).endswith(_KEYS)}  # only these can hold or complete an address
         yield from _check(cm, entries, "key ", ns_of(ctx, cm), resolver)
     for workload in ctx.workloads():
         m = workload.manifest
         for container, cp in workload.containers(init=True):
             entries = {}
             for j, env in enumerate(container.get("env") or []):
-                if isinstance(env, dict) and env.get("name") and "value" in env and "valueFrom" not in env:
+                if (isinstance(env, dict) and env.get("name") and "value" in env and "valueFrom" not in env
+                        and str(env["name"]).endswith(_KEYS)):
                     value = env["value"]
                     entries[str(env["name"])] = ("" if value is None else str(value), f"{cp}/env/{j}/value")
             if entries:

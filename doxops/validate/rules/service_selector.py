@@ -69,7 +69,7 @@ def check(ctx: Context, conf: dict):
     services = ctx.of_kind("Service")
     if not services:
         return
-    workloads = Workloads(ctx)
+    workloads = Workloads.of(ctx)
     for svc in services:
         spec = svc.data.get("spec") or {}
         selector = spec.get("selector")
@@ -83,7 +83,6 @@ def check(ctx: Context, conf: dict):
                                                  f"{ns or '(none)'}; fix the selector or the pod template's labels")
             continue
         numbers, names = _declared_ports(selected)
-        targets = ", ".join(w.manifest.ref for w in selected)
         for i, port in enumerate(spec.get("ports") or []):
             if not isinstance(port, dict):
                 continue
@@ -97,6 +96,7 @@ def check(ctx: Context, conf: dict):
             if found:
                 continue
             label = port.get("name") or port.get("port")
+            targets = ", ".join(w.manifest.ref for w in selected)
             declared = ", ".join([str(n) for n in sorted(numbers)] + sorted(names)) or "none"
             yield Finding(svc, f"/spec/ports/{i}/targetPort" if "targetPort" in port else f"/spec/ports/{i}",
                           f"{svc.ref}: port {label} targets {target}, which no container of {targets} declares "
