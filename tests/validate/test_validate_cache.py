@@ -12,11 +12,11 @@ def _refuse(*args, **kwargs):
     raise AssertionError("a cached environment must not start the credential pre-scan or the server stage")
 
 
-def test_a_warm_no_op_starts_neither_the_prescan_nor_the_stage(repo_copy, monkeypatch):
+def test_a_warm_no_op_starts_neither_the_credential_scan_nor_the_stage(repo_copy, monkeypatch):
     envs = environments.discover(repo_copy)
     first = runner.validate_envs(envs, root=repo_copy, server=False)
     assert not any(r.cached for r in first)
-    monkeypatch.setattr(runner, "_prescan_sources", _refuse)
+    monkeypatch.setattr(runner, "_scan_in_background", _refuse)
     monkeypatch.setattr(runner, "server_stage", _refuse)
     again = runner.validate_envs(envs, root=repo_copy, server=False)
     assert [r.name for r in again] == [r.name for r in first] and all(r.cached for r in again)
@@ -28,7 +28,7 @@ def test_a_changed_environment_is_validated_again_and_the_other_answered_from_th
     runner.validate_envs(envs, root=repo_copy, server=False)
     changed = repo_copy / "rendered" / envs[0].name / "workloads" / "deployment-orchestrator.yaml"
     changed.write_text(changed.read_text().replace("replicas: 1", "replicas: 2"))
-    monkeypatch.setattr(runner, "_prescan_sources", _refuse)
+    monkeypatch.setattr(runner, "_scan_in_background", _refuse)
     with pytest.raises(AssertionError, match="must not start"):  # the changed one goes further than the cache
         runner.validate_envs(envs, root=repo_copy, server=False)
     monkeypatch.undo()
