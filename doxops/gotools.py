@@ -199,8 +199,9 @@ def check(spec: GoTool, binary: Path, root: Path = REPO_ROOT) -> str | None:
     info = build_info(binary)
     if info is None:
         return "has no Go build info (it is not a Go module build, or it is not there)"
-    if spec.tags and info.settings.get("-tags", "") != ",".join(spec.tags):
-        return f"was built with tags {info.settings.get('-tags') or '(none)'!r}, not {','.join(spec.tags)!r}"
+    if info.settings.get("-tags", "") != ",".join(spec.tags):  # other tags, or tags where none are pinned
+        return (f"was built with tags {info.settings.get('-tags') or '(none)'!r}, "
+                f"not {','.join(spec.tags) or '(none)'!r}")
     if spec.module:
         module, version = info.main
         if not (spec.module == module or spec.module.startswith(module + "/")) or info.path != spec.module:
@@ -260,10 +261,9 @@ def _stamp(spec: GoTool, directory: Path, root: Path) -> dict:
     for binary in spec.binaries:
         st = (directory / binary).stat()
         files[binary] = [st.st_size, st.st_mtime_ns]
-    stamp = {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files}
-    if spec.tags:  # a build with other tags is checked again (and rebuilt)
-        stamp["tags"] = list(spec.tags)
-    return stamp
+    # the tags: a build with other tags (or none) is checked again, and rebuilt
+    return {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files,
+            "tags": list(spec.tags)}
 
 
 def _read_json(path: Path) -> dict:

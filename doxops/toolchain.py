@@ -98,7 +98,8 @@ def resolve(name: str, *, build_missing: bool = True, progress: Progress = gotoo
                      "using the cache")
 
     paths, seconds = gotools.ensure(spec, build_missing=build_missing, progress=progress)
-    return Tool(spec, paths[name], "cache" if seconds is None else "built", seconds)
+    binary = paths[name] if name in paths else paths[spec.binaries[0]]  # [tools.x-variant] builds binaries = ["x"]
+    return Tool(spec, binary, "cache" if seconds is None else "built", seconds)
 
 
 def ensure_tool(name: str) -> Path:

@@ -160,11 +160,17 @@ def test_missing_go_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_a_tables_build_tags_are_built_and_checked(monkeypatch):
-    """gitleaks is built with its release's tag gore2regex; a build without it is not the pinned build."""
-    spec = toolchain.load_specs()["gitleaks"]
+    """gitleaks-re2 is built with its release's tag gore2regex; a build without it is not the pinned build."""
+    spec = toolchain.load_specs()["gitleaks-re2"]
     argv, _, _ = gotools.build_command(spec, gotools.tool_dir(spec))
     assert argv[argv.index("-tags") + 1] == "gore2regex"
-    assert gotools.check(spec, toolchain.resolve("gitleaks").path) is None
+    assert gotools.check(spec, toolchain.resolve("gitleaks-re2").path) is None
     info = gotools.BuildInfo(path=spec.module, main=(spec.module, spec.version), deps={}, settings={})
     monkeypatch.setattr(gotools, "build_info", lambda binary: info)
     assert gotools.check(spec, gotools.tool_dir(spec) / "gitleaks") == "was built with tags '(none)', not 'gore2regex'"
+    plain = toolchain.load_specs()["gitleaks"]  # and a build with tags is not the pinned build without them
+    tagged = gotools.BuildInfo(path=plain.module, main=(plain.module, plain.version), deps={},
+                               settings={"-tags": "gore2regex"})
+    monkeypatch.setattr(gotools, "build_info", lambda binary: tagged)
+    assert gotools.check(plain, gotools.tool_dir(plain) / "gitleaks") == \
+        "was built with tags 'gore2regex', not '(none)'"

@@ -141,3 +141,24 @@ def test_a_literal_env_value_under_a_credential_name_fails_at_its_value():
     text = (FIXTURES / "no-credentials" / "fail-literal-env.yaml").read_text()
     for d in found:
         assert "Xk9#mP2" in text and "Xk9#mP2" not in d.message and "Zq8vN3" not in d.message
+
+
+def test_both_gitleaks_builds_find_the_same_credentials(tmp_path: Path, monkeypatch):
+    """Small scans use Go's regexp, large ones RE2 (RE2_FROM): the same rules must give the same answers. Every
+    fixture of this rule and of the e2e/diff secrets, plus the rendered environments, scanned by each build."""
+    from doxops.paths import REPO_ROOT
+
+    paths = sorted((FIXTURES / "no-credentials").glob("*.yaml")) + sorted((REPO_ROOT / "rendered").rglob("*.yaml"))
+    planted = tmp_path / "planted.yaml"
+    planted.write_text("".join(f"k{i}: {value}\n" for i, value in enumerate([
+        "ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oN1", "AKIAZ3MSJV4WWNKWW5FG", "xoxb-2947561038-8374652910-Zq8vN3kLp2XwRtYu",
+        "redis://app:Zq8vN3kLp2Xw@cache:6379/0", "sk_live_51Hq8Rk2mVx7LpT4nWz9cYb3H"])) + "password: Tr0ub4dor&3x\n")
+    paths.append(planted)
+    conf = no_credentials.CONF
+    answers = {}
+    for name, threshold in (("gitleaks", 10**9), ("gitleaks-re2", 0)):
+        monkeypatch.setattr(no_credentials, "RE2_FROM", threshold)
+        assert no_credentials._gitleaks(len(paths)).spec.name == name
+        answers[name] = no_credentials._run(paths, list(conf["disableRules"]), list(conf["ignoreKeys"]))
+    assert answers["gitleaks"] == answers["gitleaks-re2"]
+    assert len(answers["gitleaks"][len(paths) - 1]) == 6  # every planted line, so the comparison compares findings

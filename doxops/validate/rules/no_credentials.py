@@ -90,11 +90,17 @@ class Options:
 CONF = defaults(Options)
 
 
-def _gitleaks():
-    """The pinned gitleaks (built on first use)."""
+#: From this many files on, a scan uses the RE2 build (tools.toml [tools.gitleaks-re2]): it starts about 0.5 s
+#: slower and scans about 3.5 times faster; at 1,000 generated manifests both took 0.8 s on 2 cores.
+RE2_FROM = 1000
+
+
+def _gitleaks(files: int = 0):
+    """The pinned gitleaks for a scan of ``files`` files (built on first use): Go's regexp below
+    :data:`RE2_FROM`, RE2 from there on. Both builds are the same module and version, so the same rules."""
     from ... import toolchain  # noqa: PLC0415
 
-    return toolchain.resolve("gitleaks")
+    return toolchain.resolve("gitleaks-re2" if files >= RE2_FROM else "gitleaks")
 
 
 @functools.lru_cache(maxsize=4)
@@ -331,7 +337,7 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str]) ->
     import subprocess  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
-    binary = _gitleaks().path
+    binary = _gitleaks(len(paths)).path
     with tempfile.TemporaryDirectory(prefix="dox-gitleaks-", dir=_scratch_base()) as tmp:
         root = Path(tmp) / "files"
         root.mkdir()
