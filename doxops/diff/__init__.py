@@ -13,10 +13,10 @@ verdict seam), ``formats`` (text, markdown, json, unified), ``settings`` (diff.y
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import lazy
 from ..paths import REPO_ROOT
 from ..progress import stderr as _stderr
 
@@ -47,18 +47,7 @@ __all__ = ["ADD", "CHANGE", "REMOVE", "SAME", "Change", "FORMATS", "ImmutableVer
            "unified"]
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
 
 
 def changes_in_cluster(changes: list[Change]) -> list[Change]:

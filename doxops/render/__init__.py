@@ -23,7 +23,8 @@ One module per concern:
 
 from __future__ import annotations
 
-import importlib
+from .. import lazy
+
 
 #: Public name -> the module that defines it. Loaded on first use (PEP 562), so a caller that only needs
 #: the cache check (a warm no-op) does not import the kustomize runner and the serialiser.
@@ -40,15 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
