@@ -97,8 +97,8 @@ def _sample(what: str, scratch: Scratch, directory: Path, cache: Path | None = N
     if cache is not None:
         cache.mkdir(parents=True)
         for shared in SHARED:  # the built tools (the scanner is gitleaks) as in the scratch copy's cache
-            if (scratch.cache / shared).exists():
-                (cache / shared).symlink_to(os.readlink(scratch.cache / shared), target_is_directory=True)
+            if (scratch.cache / shared).exists():  # a link to the user's cache, or the copy's own directory
+                (cache / shared).symlink_to((scratch.cache / shared).resolve(), target_is_directory=True)
         env["DOX_CACHE_DIR"] = str(cache)  # no answers yet: the credential scanner starts cold
     proc = subprocess.run([sys.executable, "-m", "doxops.bench.sample", what, str(directory)], cwd=scratch.root,
                           env=env, capture_output=True, text=True)
