@@ -54,7 +54,9 @@ class StrictLoader(_BaseLoader):
                 raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
                                                         "found unhashable key", key_node.start_mark) from None
             if duplicate:
-                first = next(k for k, _ in node.value if self.construct_object(k, deep=True) == key)
+                # the first key ``in`` matched: identity or equality (.nan is one float object, not equal to itself)
+                first = next(k for k, _ in node.value if (other := self.construct_object(k, deep=True)) is key
+                             or other == key)
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
                     f"found duplicate key {key!r} (first at line {first.start_mark.line + 1})", key_node.start_mark,
@@ -158,7 +160,9 @@ def _construct_document(self, node):
 
     try:
         return build(node)
-    except (_Slow, RecursionError):  # RecursionError: a recursive alias, or nesting too deep for the fast path
+    except Exception:  # noqa: BLE001 - _Slow; RecursionError (a recursive alias, nesting too deep for the fast
+        # path); or a constructor's error (!!int abc, 2001-13-45): PyYAML's constructor reports the error it meets
+        # first in its own order (merge keys before values, nested sequences last), as it would without this path
         return yaml.constructor.BaseConstructor.construct_document(self, node)
 
 
