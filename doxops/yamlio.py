@@ -118,26 +118,23 @@ def _construct_document(self, node):
     """The document's data, built directly from the node tree for the common case (mappings, sequences and
     scalars of the standard tags, no merge keys, no duplicate keys); anything else, every error included,
     goes through PyYAML's constructor (``construct_mapping`` above), so results and messages are PyYAML's.
-    An alias is built once per use (equal values, not one shared object)."""
+    An aliased mapping or sequence is built once and shared by every use, as PyYAML does: a copy per use
+    would grow exponentially with nested aliases (a few hundred bytes could take minutes and gigabytes)."""
     constructors = self.yaml_constructors
+    built: dict[int, Any] = {}  # id(node) -> its value; nodes outlive the build, so ids are stable
 
     def build(node):
         cls = node.__class__
-        if cls is _Scalar:
-            tag = node.tag
-            if tag == _STR_TAG:
-                return node.value
-            if tag == _INT_TAG:  # a plain decimal: what construct_yaml_int returns, without its branches
-                value = node.value
-                if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
-                    return int(value)
-            constructor = constructors.get(tag)
-            if constructor is None:
-                raise _Slow
-            value = constructor(self, node)
-            if isinstance(value, types.GeneratorType):
-                raise _Slow
+        if cls is not _Scalar:
+            done = built.get(id(node))
+            if done is not None:
+                return done
+            value = build_collection(node, cls)
+            built[id(node)] = value
             return value
+        return build_scalar(node)
+
+    def build_collection(node, cls):
         if cls is _Mapping and node.tag == _MAP:
             mapping = {}
             for key_node, value_node in node.value:
@@ -157,6 +154,22 @@ def _construct_document(self, node):
         if cls is _Sequence and node.tag == _SEQ:
             return [build(child) for child in node.value]
         raise _Slow
+
+    def build_scalar(node):
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _INT_TAG:  # a plain decimal: what construct_yaml_int returns, without its branches
+            value = node.value
+            if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                return int(value)
+        constructor = constructors.get(tag)
+        if constructor is None:
+            raise _Slow
+        value = constructor(self, node)
+        if isinstance(value, types.GeneratorType):
+            raise _Slow
+        return value
 
     try:
         return build(node)
@@ -214,6 +227,7 @@ def load_all(path: Path, text: str | None = None) -> list[Document]:
     text = read_text(path) if text is None else text
     docs: list[Document] = []
     loader = StrictLoader(text)
+    line = 1
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -223,6 +237,13 @@ def load_all(path: Path, text: str | None = None) -> list[Document]:
                 docs.append(Document(data, path, line))
     except yaml.YAMLError as exc:
         raise _error(path, exc) from None
+    except RecursionError:
+        raise UsageError(f"{relative(path)}:{line}: this document nests too deeply to read (hundreds of levels); "
+                         "is this the right file?") from None
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:  # a value PyYAML's constructors refuse
+        raise UsageError(f"{relative(path)}:{line}: a value of this document cannot be read ({exc}), e.g. a "
+                         "date that does not exist (2001-02-30) or a tag whose value does not fit (!!int abc); "
+                         "quote it if it is meant as a string") from None
     finally:
         loader.dispose()
     return docs

@@ -190,6 +190,13 @@ def check_load_all(text: str, path: Path = GENERATED, from_file: bool = False) -
     try:
         got = yamlio.load_all(path) if from_file else yamlio.load_all(path, text)
     except UsageError as exc:
+        if isinstance(error, (ValueError, KeyError, TypeError, OverflowError, RecursionError)) \
+                and not isinstance(error, yaml.YAMLError):
+            # a value PyYAML's constructors refuse (!!int abc, 2001-02-30): the same refusal, as an input error
+            # naming the file and the document's line, never the bare exception
+            assert re.match(rf"{re.escape(relative(path))}:\d+: ", str(exc)) and str(error) in str(exc), \
+                f"{exc}\n!= {_failure(error)}\n--- input:\n{text}"
+            return
         assert isinstance(error, yaml.YAMLError), (
             f"yamlio rejects what the reference {'reads' if error is None else 'fails differently on'}: "
             f"{exc}; reference: {_failure(error) if error else want!r}\n--- input:\n{text}")
@@ -704,3 +711,17 @@ def test_resolved_memo_is_per_loader_class():
         assert_same(list(yamlio.loads_all(text)), [["yolo", True, 12]])
         assert_same(list(yamlio.loads_all(text, loader=Custom)), [["YOLO", True, 12]])
         assert_same(list(yamlio.loads_go(text)), [["yolo", True, 12]])
+
+
+def test_an_aliased_collection_is_one_shared_object_as_pyyaml_builds_it():
+    """A copy per alias use grows exponentially (ten uses per level, a few levels: minutes and gigabytes)."""
+    text = "a0: &a0 [x, y]\n" + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 4))
+    doc = yamlio.load_all(GENERATED, text)[0].data
+    assert doc["a3"][0] is doc["a2"] and doc["a2"][9] is doc["a1"] and doc["a1"][0] is doc["a0"]
+    assert doc == yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def test_nesting_too_deep_for_python_is_an_input_error_naming_the_document():
+    text = "a: 1\n---\nb: " + "[" * 990 + "]" * 990 + "\n"
+    with pytest.raises(UsageError, match=r"generated\.yaml:3: this document nests too deeply"):
+        yamlio.load_all(GENERATED, text)
