@@ -1,9 +1,16 @@
 """``python -m doxops`` == ``./dox``: a warm no-op is answered from the caches (:mod:`.noop`), else the CLI runs."""
 
+import signal
 import sys
 
 from .noop import answer
 
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # as the full CLI: SIGTERM ends like Ctrl-C
+
+
+signal.signal(signal.SIGTERM, _terminate)
 code = answer(sys.argv[1:])
 if code is not None:
     sys.exit(code)

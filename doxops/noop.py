@@ -5,10 +5,12 @@ environment's render cache and validation cache answer, no tool runs and nothing
 is start-up: this module answers that case with only the cache modules loaded (not invoke, not the
 kustomize runner, the rules or the API-server stage).
 
-It answers only these argument lists, only when ``$DOX_ENV`` is unset, and only when every answer is a
-hit with no error: ``render``, ``validate``, ``render validate``, each ``validate`` optionally followed
-by ``--no-server``. Anything else (another option, a changed input, output of a removed environment,
-a cached report with errors, any exception) returns None *before printing anything*, and the full CLI
+It answers only these argument lists, only when ``$DOX_ENV`` (and ``$DOX_HELM``, ``$DOX_KUSTOMIZE``) are
+unset, only when the pinned helm and kustomize are in the cache as checked and none is on PATH, and only when
+every answer is a hit with no error: ``render``, ``validate``, ``render validate``, each ``validate`` optionally followed
+by ``--no-server``. Anything else (another option, a changed input, output of a removed environment or a
+killed render's leftovers, a render holding the lock, a corrupt cache, a cached report with errors, any
+exception) returns None *before printing anything*, and the full CLI
 runs as if this module did not exist. The decisions are the full path's own functions
 (:func:`doxops.render.cache.up_to_date` under :func:`doxops.render.write.render_lock`,
 :func:`doxops.validate.cache.cached_report`, :func:`doxops.validate.report.emit`), so the messages are
@@ -31,20 +33,54 @@ FORMS = {
 }
 
 
+class _Miss(Exception):
+    """Something the full CLI would say (a corrupt cache, a render holding the lock): let it say it."""
+
+
+def _miss(message: str) -> None:
+    raise _Miss(message)
+
+
 def answer(argv: list[str]) -> int | None:
-    """0 after printing what the full CLI prints for a cache hit; None (nothing printed) otherwise."""
+    """0 after printing what the full CLI prints for a cache hit; None (nothing printed) otherwise.
+
+    Ctrl-C (and SIGTERM, which ``__main__`` turns into it) ends with the full CLI's message and exit 3; a
+    closed output pipe (``| head``) ends quietly."""
     form = FORMS.get(tuple(argv))
-    if form is None or os.environ.get("DOX_ENV"):
+    if form is None or os.environ.get("DOX_ENV") or any(os.environ.get(v) for v in ("DOX_HELM", "DOX_KUSTOMIZE")):
         return None
     try:
         lines = _hits(*form)
+        if lines is None:
+            return None
+        for stream, line in lines:
+            print(line, file=getattr(sys, stream), flush=True)
+    except KeyboardInterrupt:
+        print(f"dox {argv[0]}: interrupted", file=sys.stderr, flush=True)
+        return 3
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except Exception:  # noqa: BLE001 - any doubt goes to the full CLI, which reports it properly
         return None
-    if lines is None:
-        return None
-    for stream, line in lines:
-        print(line, file=getattr(sys, stream), flush=True)
     return 0
+
+
+def _tools_in_place(root) -> bool:
+    """Whether the full render would find helm and kustomize in the cache as they are and say nothing: both
+    pinned builds present and stamped, and neither on PATH (a binary there is checked, used or refused with a
+    note, by the full CLI). Otherwise the full CLI resolves (and if need be builds) them."""
+    import shutil  # noqa: PLC0415
+    import tomllib  # noqa: PLC0415
+
+    from .paths import cache_dir  # noqa: PLC0415
+
+    tables = tomllib.loads((root / "tools.toml").read_text())["tools"]
+    for name in ("helm", "kustomize"):
+        directory = cache_dir() / "tools" / f"{name}-{tables[name]['version']}"
+        if shutil.which(name) or not (directory / name).is_file() or not (directory / ".checked.json").is_file():
+            return False
+    return True
 
 
 def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
@@ -59,12 +95,14 @@ def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
     if not envs:
         return None
     lines: list[tuple[str, str]] = []
-    silent = lambda message: None  # noqa: E731 - a message (a corrupt cache) means a miss; the full CLI says it
     if render:
-        with render_lock(REPO_ROOT, silent):
+        rendered = REPO_ROOT / "rendered"
+        if not _tools_in_place(REPO_ROOT) or any(rendered.glob(".*")):  # leftovers: the full render cleans up
+            return None
+        with render_lock(REPO_ROOT, _miss):  # another render holds it: the full CLI waits and says so
             for env in envs:
                 started = time.monotonic()
-                if not up_to_date(REPO_ROOT, env, shaping_digest(REPO_ROOT, env), silent):
+                if not up_to_date(REPO_ROOT, env, shaping_digest(REPO_ROOT, env), _miss):
                     return None
                 lines.append(("stderr", result_line(env.name, None, REPO_ROOT, time.monotonic() - started)))
             if orphans(envs, REPO_ROOT):  # the full render removes them and says so
@@ -73,7 +111,7 @@ def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
         from .validate.cache import cached_report  # noqa: PLC0415
         from .validate.report import emit  # noqa: PLC0415
 
-        reports = [cached_report(env, REPO_ROOT, validate, progress=silent) for env in envs]
+        reports = [cached_report(env, REPO_ROOT, validate, progress=_miss) for env in envs]
         if any(r is None or r.errors for r in reports):
             return None
         emit(reports, "text", out=_Lines(lines), progress=lambda message: lines.append(("stderr", message)))

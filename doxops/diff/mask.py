@@ -40,7 +40,10 @@ _LINE = re.compile(r"^(\s*[\w.\-\"']*)([:= ]\s*|\s+)(\S.*)$")
 #: A directive of free text (redis.conf ``requirepass``, ``masterauth``) that is followed by a credential.
 _DIRECTIVE = re.compile(r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credential|api[-_]?key|private[-_]?key|auth)")
 #: The scanner's module: its text is part of the cache key (read, not imported).
-_SCANNER_SOURCE = Path(__file__).resolve().parent.parent / "validate" / "rules" / "no_credentials.py"
+_RULES = Path(__file__).resolve().parent.parent / "validate" / "rules"
+#: What decides the scanner's answers: the rule's code, the gitleaks configuration it adds, the pinned builds.
+_SCANNER_FILES = (_RULES / "no_credentials.py", _RULES / "gitleaks.toml",
+                  Path(__file__).resolve().parent.parent.parent / "tools.toml")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -154,12 +157,14 @@ def scanner_flags(docs: Iterable[dict], cache: Path | None = None) -> set[str]:
     One scan of temporary files (in a private directory, removed at once), one per line, with the
     ``no-credentials`` rule's public :func:`scan` and its default rules and ignored keys. ``cache``
     (a directory) keeps the answer by content: the line numbers found, never a value, keyed by the
-    SHA-256 of the lines and of the scanner's module, so a repeated diff does not run the scanner."""
+    SHA-256 of the lines and of what decides the scanner's answers (its module, gitleaks.toml, tools.toml), so a
+    repeated diff does not run the scanner."""
     lines = sorted({line for doc in docs for line in _candidate_lines(doc)})
     if not lines:
         return set()
     text = "\n".join(lines) + "\n"
-    key = hashlib.sha256(text.encode() + _SCANNER_SOURCE.read_bytes()).hexdigest()
+    scanner = b"".join(p.read_bytes() for p in _SCANNER_FILES)  # its code, its gitleaks.toml, the pinned builds
+    key = hashlib.sha256(text.encode() + scanner).hexdigest()
     answer = cache / f"scan-{key}.json" if cache else None
     try:
         numbers = json.loads(answer.read_text()) if answer else None

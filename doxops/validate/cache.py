@@ -29,7 +29,10 @@ def cache_key(env: Environment, root: Path = REPO_ROOT) -> str:
     package = Path(__file__).resolve().parent.parent
     sources = env.path.resolve().parent.parent  # the repository the environment belongs to
     files = shaping_inputs(sources, env)  # what shaped rendered/<env>, as the render cache sees it
-    files += sorted(p for p in (package / "validate").rglob("*.py"))
+    # the validation code and its data (the credential scanner's gitleaks.toml), the diff's masking rule that
+    # no-credentials and the API-server stage share (and its diff.yaml settings), the policy, the pinned tools
+    files += sorted(p for p in (package / "validate").rglob("*") if p.suffix in (".py", ".toml") and p.is_file())
+    files += [package / "diff" / "mask.py", package / "diff" / "settings.py", root / "diff.yaml"]
     files += [package / "schemas.py", root / "policy.yaml", root / "tools.toml", root / "requirements.lock"]
     for path in sorted(files):
         if path.is_file():

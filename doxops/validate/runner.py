@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,7 +78,7 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     todo = [e for e in envs if e.name not in done]
     if not todo:
         return [done[e.name] for e in envs]
-    _scan_in_background(todo, root)
+    scanning = _scan_in_background(todo, root)
     stage = server_stage(server)
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 2)))
     try:
@@ -91,6 +92,8 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
         pool.shutdown(wait=True)
         if stage is not None:
             stage.close()
+        if scanning is not None:
+            scanning.join()  # never leave gitleaks running (or its scratch directory half-removed) at exit
 
 
 def _source_files(env: Environment, root: Path) -> set[Path]:
@@ -105,7 +108,7 @@ def _source_files(env: Environment, root: Path) -> set[Path]:
     return files
 
 
-def _scan_in_background(envs: list[Environment], root: Path) -> None:
+def _scan_in_background(envs: list[Environment], root: Path) -> threading.Thread | None:
     """Start one credential scan of everything the environments' validations will scan (their sources and their
     rendered files) beside them: each environment's no-credentials checks then answer from it, instead of
     starting gitleaks once per source set and per group of objects (each run costs about 0.4 s of start-up)."""
@@ -114,7 +117,7 @@ def _scan_in_background(envs: list[Environment], root: Path) -> None:
 
     module = REGISTRY.get("no-credentials")
     if module is None:
-        return
+        return None
     config = engine.load_config(root / "policy.yaml", known_rules=REGISTRY)
     groups: dict[tuple, set[Path]] = {}
     for env in envs:
@@ -128,7 +131,8 @@ def _scan_in_background(envs: list[Environment], root: Path) -> None:
             groups[settings].update(yaml_files(rendered))
     if len(groups) == 1:  # the usual case; several settings are left to each environment's own scan
         (disable, ignore), files = next(iter(groups.items()))
-        module.scan_in_background(sorted(files), list(disable), list(ignore))
+        return module.scan_in_background(sorted(files), list(disable), list(ignore))
+    return None
 
 
 def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None,

@@ -80,6 +80,20 @@ def test_every_miss_goes_to_the_full_cli_without_a_word(tmp_path: Path):
                  ("diff",), ()):
         assert shortcut(repo, *args) == ("None", ""), args
     assert shortcut(repo, "render", "validate", "--no-server", env={"DOX_ENV": "prod"}) == ("None", "")
+    # tools the full render would resolve otherwise: forced, or not in the cache (it builds them)
+    assert shortcut(repo, "render", env={"DOX_HELM": "/usr/bin/true"}) == ("None", "")
+    assert shortcut(repo, "render", env={"DOX_CACHE_DIR": str(tmp_path / "empty-cache")}) == ("None", "")
+    assert shortcut(repo, "validate", "--no-server", env={"DOX_CACHE_DIR": str(tmp_path / "empty-cache")})[0] == "0"
+    # another render holds the lock: the full CLI waits and says so
+    import fcntl
+    with open(repo / ".dox" / "render.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert shortcut(repo, "render") == ("None", "")
+        assert shortcut(repo, "validate", "--no-server")[0] == "0"  # validate takes no render lock
+    # a killed render's leftover: the full render cleans it up
+    (repo / "rendered" / ".prod.new-abc").mkdir()
+    assert shortcut(repo, "render") == ("None", "")
+    assert run_dox(repo, "render").returncode == 0 and not (repo / "rendered" / ".prod.new-abc").exists()
     assert shortcut(repo, "render", "validate") == ("None", "")  # the server stage's report was never cached
     # a changed source: the render cache misses
     values = repo / "environments" / "prod" / "values.yaml"

@@ -154,11 +154,21 @@ def test_both_gitleaks_builds_find_the_same_credentials(tmp_path: Path, monkeypa
         "ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oN1", "AKIAZ3MSJV4WWNKWW5FG", "xoxb-2947561038-8374652910-Zq8vN3kLp2XwRtYu",
         "redis://app:Zq8vN3kLp2Xw@cache:6379/0", "sk_live_51Hq8Rk2mVx7LpT4nWz9cYb3H"])) + "password: Tr0ub4dor&3x\n")
     paths.append(planted)
+    latin1 = tmp_path / "latin1.yaml"  # not UTF-8: the two engines must still agree
+    latin1.write_bytes("password: contrase\u00f1a-Zq8vN3kLp2Xw\ntoken: ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oN2 \u00e9\n"
+                       .encode("latin-1"))
+    paths.insert(0, latin1)
     conf = no_credentials.CONF
+    monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})  # every scan cold, nothing stored
+    monkeypatch.setattr(no_credentials, "_store", lambda answers: None)
     answers = {}
     for name, threshold in (("gitleaks", 10**9), ("gitleaks-re2", 0)):
         monkeypatch.setattr(no_credentials, "RE2_FROM", threshold)
+        monkeypatch.setattr(no_credentials, "_MEMO", {})
         assert no_credentials._gitleaks(len(paths)).spec.name == name
-        answers[name] = no_credentials._run(paths, list(conf["disableRules"]), list(conf["ignoreKeys"]))
+        answers[name] = no_credentials.scan(paths, list(conf["disableRules"]), list(conf["ignoreKeys"]))
     assert answers["gitleaks"] == answers["gitleaks-re2"]
-    assert len(answers["gitleaks"][len(paths) - 1]) == 6  # every planted line, so the comparison compares findings
+    # every planted line, and both of the Latin-1 file's: so the comparison compares findings
+    assert len([f for f in answers["gitleaks"] if f[0] == planted]) == 6
+    assert [(line, kind) for path, line, kind in answers["gitleaks"] if path == latin1] == \
+        [(1, "generic-password"), (2, "github-pat")]

@@ -12,8 +12,7 @@ from tests.conftest import copy_repo
 
 
 def test_parallel_scans_from_threads_all_find_their_credential(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOX_CACHE_DIR", str(tmp_path / "cache"))
-    no_credentials._MEMO.clear()
+    _gitleaks_runs(monkeypatch)  # cold: no memo, no cached answers (the session's built gitleaks is used)
     groups = []
     for g in range(4):
         files = []

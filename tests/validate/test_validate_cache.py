@@ -35,3 +35,17 @@ def test_a_changed_environment_is_validated_again_and_the_other_answered_from_th
     reports = {r.name: r for r in runner.validate_envs(envs, root=repo_copy, server=False)}
     assert not reports[envs[0].name].cached and reports[envs[1].name].cached
     assert any(d.rule == "singleton" for d in reports[envs[0].name].diagnostics)
+
+
+def test_the_scanners_configuration_and_the_masking_rule_are_part_of_the_key(repo_copy):
+    """A report made under another gitleaks.toml, diff.yaml or masking rule is not reused (run in the copy, whose
+    own code is what the key hashes)."""
+    from tests.conftest import run_dox
+
+    assert run_dox(repo_copy, "validate", "--no-server").returncode == 0
+    for changed in ("doxops/validate/rules/gitleaks.toml", "doxops/diff/mask.py", "diff.yaml"):
+        assert "unchanged since the last validation" in run_dox(repo_copy, "validate", "--no-server").stderr
+        path = repo_copy / changed
+        path.write_text((path.read_text() if path.exists() else "") + "\n# changed\n")
+        proc = run_dox(repo_copy, "validate", "--no-server")
+        assert proc.returncode == 0 and "unchanged" not in proc.stderr, (changed, proc.stderr)
