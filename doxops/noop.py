@@ -66,19 +66,19 @@ def answer(argv: list[str]) -> int | None:
     return 0
 
 
-def _tools_in_place(root) -> bool:
+def _tools_in_place() -> bool:
     """Whether the full render would find helm and kustomize in the cache as they are and say nothing: both
-    pinned builds present and stamped, and neither on PATH (a binary there is checked, used or refused with a
-    note, by the full CLI). Otherwise the full CLI resolves (and if need be builds) them."""
+    pinned builds present and stamped as checked (the stamp alone; the full CLI compares it), and neither on
+    PATH (a binary there is checked, used or refused with a note, by the full CLI). Otherwise the full CLI
+    resolves (and if need be builds) them."""
     import shutil  # noqa: PLC0415
-    import tomllib  # noqa: PLC0415
 
-    from .paths import cache_dir  # noqa: PLC0415
+    from . import gotools, toolchain  # noqa: PLC0415
 
-    tables = tomllib.loads((root / "tools.toml").read_text())["tools"]
+    specs = toolchain.load_specs()
     for name in ("helm", "kustomize"):
-        directory = cache_dir() / "tools" / f"{name}-{tables[name]['version']}"
-        if shutil.which(name) or not (directory / name).is_file() or not (directory / ".checked.json").is_file():
+        directory = gotools.tool_dir(specs[name])
+        if shutil.which(name) or not (directory / name).is_file() or not (directory / gotools.STAMP).is_file():
             return False
     return True
 
@@ -97,7 +97,7 @@ def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
     lines: list[tuple[str, str]] = []
     if render:
         rendered = REPO_ROOT / "rendered"
-        if not _tools_in_place(REPO_ROOT) or any(rendered.glob(".*")):  # leftovers: the full render cleans up
+        if not _tools_in_place() or any(rendered.glob(".*")):  # leftovers: the full render cleans up
             return None
         with render_lock(REPO_ROOT, _miss):  # another render holds it: the full CLI waits and says so
             for env in envs:

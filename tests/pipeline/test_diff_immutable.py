@@ -7,7 +7,6 @@ and the ``./dox diff`` runs get a cache directory of their own (built tools and 
 from __future__ import annotations
 
 import copy
-import stat
 import subprocess
 from pathlib import Path
 
@@ -253,3 +252,7 @@ def test_the_readme_plan_holds_with_the_real_server(tmp_path, pool, monkeypatch)
     changes = d.run_diff("HEAD~1", "HEAD", env="prod", root=repo, immutable=check, progress=lambda m: None)
     assert d.to_text(changes) == expected
     assert check.asked >= 2  # hitl-ui and the orchestrator's Deployment and ConfigMap went to the server
+    markdown = "".join(d.to_markdown(changes))  # and the README's markdown example, line by line
+    for line in section.split("```\n", 4)[3].split("```", 1)[0].splitlines():
+        if line.strip() not in ("...", "") and "(...)" not in line:
+            assert line.strip() in markdown, line
