@@ -23,7 +23,7 @@ def static_script(envs: list[environments.Environment]) -> str:
         for sub, directory in render.targets(env):
             command = shlex.join(str(c) for c in render.kustomize_command(kz, helm, directory))
             lines.append(f'{command} > "$out/{env.name}-{sub}.yaml"')
-        schema_set = schemas.schema_set(env.kubernetes_version)
+        schema_set = schemas.schema_set(env.kubernetes_version)  # one worker, as validate for so few files
         lines.append(shlex.join(str(c) for c in kubeconform.command(kc, schema_set, env.kubernetes_version, []))
                      + f' "$out"/{env.name}-*.yaml > /dev/null')
     return "\n".join(lines)

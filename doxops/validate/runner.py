@@ -39,14 +39,14 @@ def validate_manifests(name: str, manifests: list[Manifest], kubernetes_version:
 
 def validate_env_cached(env: Environment, root: Path = REPO_ROOT, progress: Progress = _stderr,
                         stage: server_mod.Stage | None = None, key: str | None = None,
-                        looked_up: bool = False) -> Report:
+                        looked_up: bool = False, schema: kubeconform.Batch | None = None) -> Report:
     """``validate_env``, answered from .dox/validate-cache when nothing it depends on changed (``key``: the
     cache key the caller took already; ``looked_up``: it found no cached report, so only validate and store)."""
     key = key or cache_key(env, root)  # taken before validating: a file changed meanwhile is not stored as seen
     found = None if looked_up else cached_report(env, root, stage is not None, progress, key)
     if found is not None:
         return found
-    report = validate_env(env, root, stage=stage)
+    report = validate_env(env, root, stage=stage, schema=schema)
     store(env, root, stage is not None, key, report)
     return report
 
@@ -67,8 +67,8 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     """Every environment in parallel (kubeconform, the policies and the API-server dry-runs of each overlap)."""
     def one(env: Environment, root: Path, stage: server_mod.Stage | None) -> Report:
         if use_cache:  # not answered from the cache below: validate and store under the key taken there
-            return validate_env_cached(env, root, stage=stage, key=keys[env.name], looked_up=True)
-        return validate_env(env, root, stage=stage)
+            return validate_env_cached(env, root, stage=stage, key=keys[env.name], looked_up=True, schema=schema)
+        return validate_env(env, root, stage=stage, schema=schema)
 
     # A warm no-op is answered from the cache before anything costly starts (the credential pre-scan, the
     # stage's message): only the environments that must be validated again go further.
@@ -79,6 +79,7 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     if not todo:
         return [done[e.name] for e in envs]
     scanning = _scan_in_background(todo, root)
+    schema = _schema_in_background(todo, root)
     stage = server_stage(server)
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 2)))
     try:
@@ -92,8 +93,22 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
         pool.shutdown(wait=True)
         if stage is not None:
             stage.close()
+        schema.close()  # never leave kubeconform running at exit
         if scanning is not None:
             scanning.join()  # never leave gitleaks running (or its scratch directory half-removed) at exit
+
+
+def _schema_in_background(envs: list[Environment], root: Path) -> kubeconform.Batch:
+    """Start one kubeconform run per Kubernetes version over the rendered files of ``envs`` (see
+    :class:`kubeconform.Batch`); an environment not rendered yet is left to its own validation's error."""
+    from .manifests import yaml_files  # noqa: PLC0415
+
+    files: dict[str, list[Path]] = {}
+    for env in envs:
+        directory = root / "rendered" / env.name
+        if directory.is_dir():
+            files.setdefault(env.kubernetes_version, []).extend(yaml_files(directory))
+    return kubeconform.Batch(files)
 
 
 def _source_files(env: Environment, root: Path) -> set[Path]:
@@ -136,7 +151,9 @@ def _scan_in_background(envs: list[Environment], root: Path) -> threading.Thread
 
 
 def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.PolicyConfig | None = None,
-                 stage: server_mod.Stage | None = None) -> Report:
+                 stage: server_mod.Stage | None = None, schema: kubeconform.Batch | None = None) -> Report:
+    """Every stage over ``rendered/<env>``; ``schema``: a kubeconform run shared with other environments (else
+    its own). Raises UsageError when the environment is not rendered or a file is not Kubernetes objects."""
     directory = root / "rendered" / env.name
     if not directory.is_dir():
         raise UsageError(f"{relative(directory)}: not rendered yet; run `./dox render --env {env.name}` first")
@@ -145,7 +162,7 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
     with ThreadPoolExecutor(max_workers=1) as pool:  # the dry-runs run beside kubeconform and the policies
         server_future = pool.submit(stage.check, manifests, env.kubernetes_version, directory, env.namespace,
                                     env.name, config=config, env=env.name) if stage is not None else None
-        report = _validate_env_manifests(env, root, config, directory, manifests)
+        report = _validate_env_manifests(env, root, config, directory, manifests, schema)
         if server_future is not None:
             report.diagnostics = sorted(report.diagnostics + server_future.result())
     report.seconds = time.monotonic() - started
@@ -153,14 +170,15 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
 
 
 def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyConfig | None, directory: Path,
-                            manifests: list[Manifest]) -> Report:
+                            manifests: list[Manifest], schema: kubeconform.Batch | None = None) -> Report:
     """One kubeconform run over every file, beside the policies: the workloads (in the environment's
     namespace), the Argo CD objects (namespace not checked) and the credential scan of the sources."""
     workloads = [m for m in manifests if "argocd" not in m.path.relative_to(directory).parts[:1]]
     taken = {id(m) for m in workloads}
     others = [m for m in manifests if id(m) not in taken]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        schema_future = pool.submit(kubeconform.run, manifests, env.kubernetes_version)
+        schema_future = pool.submit(schema.run if schema is not None else kubeconform.run, manifests,
+                                    env.kubernetes_version)
         found = engine.run(workloads, env=env.name, namespace=env.namespace, config=config)
         if others:
             found += engine.run(others, env=env.name, namespace=None, config=config)

@@ -98,3 +98,32 @@ def test_crd_metadata_and_preserved_fields_stay_open(tmp_path):
       destination: {server: "https://kubernetes.default.svc", namespace: demo}
     """)
     assert validate(tmp_path, text) == []
+
+
+def _env_dir(root, name: str, replicas_field: str):
+    directory = root / name
+    directory.mkdir()
+    (directory / "m.yaml").write_text(textwrap.dedent(DEPLOYMENT.format(replicas_field=replicas_field)))
+    (directory / "p.yaml").write_text(textwrap.dedent(EXTERNAL_SECRET % ""))
+    return load_directory(directory)
+
+
+def test_one_shared_run_answers_each_environment_as_its_own_run_would(tmp_path):
+    good, bad = _env_dir(tmp_path, "good", "replicas"), _env_dir(tmp_path, "bad", "replica")
+    alone = {"good": kubeconform.run(good, "1.36.1"), "bad": kubeconform.run(bad, "1.36.1")}
+    assert alone["good"] == [] and [d.rule for d in alone["bad"]] == ["schema"]  # the planted error is seen
+    with kubeconform.Batch({"1.36.1": [m.path for m in good + bad]}) as batch:
+        shared = {"good": batch.run(good, "1.36.1"), "bad": batch.run(bad, "1.36.1")}
+    assert shared == alone  # the bad file's error goes to its environment only, at the same line
+
+
+def test_a_file_the_shared_run_did_not_check_gets_its_own_run(tmp_path):
+    good, bad = _env_dir(tmp_path, "good", "replicas"), _env_dir(tmp_path, "bad", "replica")
+    with kubeconform.Batch({"1.36.1": [m.path for m in good]}) as batch:  # bad's files are not in it
+        assert [d.rule for d in batch.run(bad, "1.36.1")] == ["schema"]
+        assert [d.rule for d in batch.run(good, "1.36.0")] == []  # nor that version: its own run, which passes
+
+
+def test_one_worker_for_a_few_hundred_files_then_one_per_core():
+    assert kubeconform.workers(72) == 1 and kubeconform.workers(kubeconform.ONE_WORKER_BELOW - 1) == 1
+    assert kubeconform.workers(kubeconform.ONE_WORKER_BELOW) >= 2
