@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from invoke import Collection, Exit, Task, task
 
@@ -141,17 +140,9 @@ def render(c, env=None, check=False, jobs=0, force=False):
     :param jobs: parallel renders (default: one per core)
     :param force: ignore the render cache and render even when no input changed
     """
-    from doxops import environments, render as render_mod
+    from doxops import commands
 
-    selected = environments.select(env)
-    every = len(selected) == len(environments.discover())
-    if check:
-        render_mod.check(selected, every=every)
-    else:
-        render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
-        if every:
-            with render_mod.render_lock(render_mod.REPO_ROOT, render_mod.stderr_progress):
-                render_mod.remove_orphans(selected)
+    commands.render(env=env, check=check, jobs=jobs, force=force)
 
 
 @dox_task
@@ -169,27 +160,10 @@ def validate(c, env=None, path=None, format="text", kubernetes_version=None, nam
     :param no_server: skip the API-server stage (dry-run applies on the pinned kube-apiserver, 127.0.0.1 only);
         validation is then weaker
     """
-    from doxops import environments
-    from doxops.validate import runner
+    from doxops import commands
 
-    if format not in runner.FORMATS:
-        raise errors.UsageError(f"unknown --format {format!r}; use one of {', '.join(runner.FORMATS)}")
-    if path:
-        if env:
-            raise errors.UsageError("give --env or --path, not both")
-        stage = runner.server_stage(not no_server)
-        try:
-            reports = [runner.validate_path(Path(path), kubernetes_version or runner.DEFAULT_KUBERNETES, namespace,
-                                            policy=Path(policy) if policy else None, stage=stage)]
-        finally:
-            if stage is not None:
-                stage.close()
-    else:
-        if policy:
-            raise errors.UsageError("--policy goes with --path; an environment's policy is "
-                                    "environments/<env>/policy.yaml")
-        reports = runner.validate_envs(environments.select(env), use_cache=not force, server=not no_server)
-    runner.emit(reports, format)
+    commands.validate(env=env, path=path, format=format, kubernetes_version=kubernetes_version, namespace=namespace,
+                      force=force, policy=policy, no_server=no_server)
 
 
 @dox_task

@@ -1,4 +1,5 @@
-"""``python -m doxops`` == ``./dox``: a warm no-op is answered from the caches (:mod:`.noop`), else the CLI runs."""
+"""``python -m doxops`` == ``./dox``: a warm no-op is answered from the caches (:mod:`.noop`), the plain
+render/validate forms run without invoke (:mod:`.direct`), everything else goes to the CLI (:mod:`.cli`)."""
 
 import signal
 import sys
@@ -12,6 +13,10 @@ def _terminate(signum, frame):
 
 signal.signal(signal.SIGTERM, _terminate)
 code = answer(sys.argv[1:])
+if code is None:
+    from .direct import run  # the plain render/validate forms, without invoke
+
+    code = run(sys.argv[1:])
 if code is not None:
     sys.exit(code)
 

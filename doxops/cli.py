@@ -16,7 +16,7 @@ import traceback
 
 from invoke import Collection, Exit, ParseError, Program, UnexpectedExit
 
-from .errors import TOOL, USAGE, DoxError
+from .errors import TOOL, USAGE, DoxError, report_internal
 from .paths import REPO_ROOT
 
 
@@ -55,11 +55,7 @@ class DoxProgram(Program):
         except SystemExit as exc:  # invoke's --help/--version and friends
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-            if os.environ.get("DOX_DEBUG"):
-                traceback.print_exc()
-            print(f"dox: internal error: {type(exc).__name__}: {exc} (rerun with DOX_DEBUG=1 for details)",
-                  file=sys.stderr)
-            code = TOOL
+            code = report_internal(exc)
         if exit:
             sys.exit(code)
 

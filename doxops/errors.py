@@ -54,3 +54,16 @@ class Findings(DoxError):
     """The run worked and found something: errors, stale files, changes (exit 1)."""
 
     code = FINDINGS
+
+
+def report_internal(exc: BaseException) -> int:
+    """Print an unexpected exception as one line on stderr (its traceback too when ``$DOX_DEBUG`` is set) and
+    return the exit code for it (TOOL): no traceback reaches a user by default."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    if os.environ.get("DOX_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"dox: internal error: {type(exc).__name__}: {exc} (rerun with DOX_DEBUG=1 for details)", file=sys.stderr)
+    return TOOL

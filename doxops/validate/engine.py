@@ -312,6 +312,9 @@ def _run(manifests: list[Manifest], *, env: str | None, namespace: str | None, c
     unknown = [r for r in selected if r not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown rule {', '.join(unknown)}; known rules: {', '.join(sorted(REGISTRY))}")
+    # A rule that answers from a scanner running beside the validation (WAITS_ON_SCANNER) goes last: the others
+    # run while the scanner works, instead of after it. The diagnostics are sorted, so the order is not seen.
+    selected.sort(key=lambda rule_id: bool(getattr(REGISTRY[rule_id], "WAITS_ON_SCANNER", False)))
     contexts: dict[tuple | None, Context] = {}
 
     def make_ctx(subset: list[Manifest]) -> Context:

@@ -173,15 +173,18 @@ def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyC
                             manifests: list[Manifest], schema: kubeconform.Batch | None = None) -> Report:
     """One kubeconform run over every file, beside the policies: the workloads (in the environment's
     namespace), the Argo CD objects (namespace not checked) and the credential scan of the sources."""
+    from .rules import REGISTRY  # noqa: PLC0415
+
+    rules = config or engine.load_config(known_rules=REGISTRY)  # what engine.run reads by default, read once
     workloads = [m for m in manifests if "argocd" not in m.path.relative_to(directory).parts[:1]]
     taken = {id(m) for m in workloads}
     others = [m for m in manifests if id(m) not in taken]
     with ThreadPoolExecutor(max_workers=1) as pool:
         schema_future = pool.submit(schema.run if schema is not None else kubeconform.run, manifests,
                                     env.kubernetes_version)
-        found = engine.run(workloads, env=env.name, namespace=env.namespace, config=config)
+        found = engine.run(workloads, env=env.name, namespace=env.namespace, config=rules)
         if others:
-            found += engine.run(others, env=env.name, namespace=None, config=config)
+            found += engine.run(others, env=env.name, namespace=None, config=rules)
         found += source_credentials(env, root, config)
         found += schema_future.result()
     return Report(env.name, len(manifests), sorted(found))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,57 @@ def test_a_cached_error_is_reported_by_the_full_cli_and_a_cached_warning_by_the_
     assert shortcut(repo, "validate", "--no-server")[0] == "0"
     fast = run_dox(repo, "validate", "--no-server")
     assert (fast.returncode, fast.stdout, normal(fast.stderr)) == (0, full.stdout, normal(full.stderr))
+
+
+# The plain forms without invoke (doxops.direct): a cold run, an input error, findings.
+
+def _cold(repo: Path) -> None:
+    for cache in ("render-cache", "validate-cache"):
+        shutil.rmtree(repo / ".dox" / cache, ignore_errors=True)
+
+
+def _both(repo: Path, *args: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """(the full CLI's run, the direct path's run) of ``args``, each from cold render and validation caches."""
+    _cold(repo)
+    full = full_cli(repo, *args)
+    _cold(repo)
+    fast = run_dox(repo, *args, env={"DOX_ENV": ""})
+    return full, fast
+
+
+def _same(full: subprocess.CompletedProcess, fast: subprocess.CompletedProcess) -> None:
+    assert (fast.returncode, normal(fast.stdout), normal(fast.stderr)) == \
+           (full.returncode, normal(full.stdout), normal(full.stderr))
+    assert_no_traceback(fast)
+
+
+def test_the_direct_path_runs_what_the_full_cli_runs(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    full, fast = _both(repo, "render", "validate", "--no-server")
+    _same(full, fast)
+    assert fast.returncode == 0 and "34 files -> rendered/minikube" in fast.stderr  # rendered, not cached
+    assert "resources checked: 0 errors" in fast.stdout + fast.stderr
+    # findings: exit 1 and the same report
+    deployment = repo / "rendered" / "prod" / "workloads" / "deployment-orchestrator.yaml"
+    deployment.write_text(deployment.read_text().replace("image: dox-asdlc/orchestrator:1.4.2",
+                                                         "image: dox-asdlc/orchestrator:latest"))
+    full, fast = _both(repo, "validate", "--no-server")
+    _same(full, fast)
+    assert fast.returncode == 1 and "image-tag" in fast.stdout
+    # an input error in the render: exit 2, the same message, and validate does not run
+    kustomization = repo / "environments" / "prod" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "resources:\n  - https://example.com/remote.yaml\n")
+    full, fast = _both(repo, "render", "validate", "--no-server")
+    _same(full, fast)
+    assert fast.returncode == 2 and "dox render: " in fast.stderr and "remote source" in fast.stderr
+    assert "validate prod" not in fast.stderr + fast.stdout
+
+
+def test_the_direct_path_loads_no_invoke(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "doxops", "render", "validate", "--no-server"],
+                          cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"doxops.render.tools", "doxops.validate.engine"} <= modules  # it rendered and validated
+    assert {"invoke", "doxops.cli"}.isdisjoint(modules)

@@ -69,6 +69,9 @@ from ._common import esc
 
 ID = "no-credentials"
 LEVEL = "error"
+#: The engine runs this rule after the others: its answers come from the gitleaks run the validation starts in
+#: the background (:func:`scan_in_background`), and the other rules can run meanwhile.
+WAITS_ON_SCANNER = True
 #: Our gitleaks configuration: gitleaks' default rules plus what they miss (see the file).
 CONFIG = Path(__file__).with_name("gitleaks.toml")
 #: The rules that report a value by the key it is under; ``ignoreKeys`` applies to them.

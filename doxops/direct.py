@@ -1,0 +1,50 @@
+"""``./dox render``, ``./dox validate`` and ``./dox render validate`` (each ``validate`` optionally with
+``--no-server``) run without the CLI framework.
+
+These plain forms are the commonest commands; invoke and the task file cost about 0.1 s of start-up (invoke
+imports asyncio and unittest.mock), a tenth of a cold render and validation. For exactly these argument lists
+(:data:`doxops.noop.FORMS`) the task bodies (:mod:`doxops.commands`, the ones tasks.py calls) run here, in
+order, with the full CLI's endings: ``dox <task>: <message>`` and the error's code for a DoxError (the next
+task does not run), ``dox <task>: interrupted`` and 3 for Ctrl-C or SIGTERM, one ``dox: internal error`` line
+and 3 for anything else. Any other argument list returns None and the full CLI runs. tests/pipeline/test_noop.py
+compares the two on the same inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .noop import FORMS
+
+
+def run(argv: list[str]) -> int | None:
+    """The exit code after running ``argv``'s tasks, or None when ``argv`` is not a form run here."""
+    form = FORMS.get(tuple(argv))
+    if form is None:
+        return None
+    from .errors import DoxError, report_internal  # noqa: PLC0415
+
+    render, server = form
+    steps = (["render"] if render else []) + (["validate"] if server is not None else [])
+    name = steps[0]
+    try:
+        from . import commands  # noqa: PLC0415
+
+        for name in steps:
+            if name == "render":
+                commands.render()
+            else:
+                commands.validate(no_server=not server)
+    except DoxError as exc:  # the next task does not run, as with invoke
+        print(f"dox {name}: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"dox {name}: interrupted", file=sys.stderr)
+        return 3
+    except BrokenPipeError:  # | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+    except Exception as exc:  # noqa: BLE001 - no traceback for users
+        return report_internal(exc)
+    return 0
