@@ -4,7 +4,10 @@ render/validate forms run without invoke (:mod:`.direct`), everything else goes 
 import signal
 import sys
 
-from .noop import answer
+if sys.pycache_prefix:  # ./dox gave this process a bytecode directory in its cache: use it (see ./dox)
+    sys.dont_write_bytecode = False
+
+from .noop import answer  # noqa: E402
 
 
 def _terminate(signum, frame):

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,28 @@ def test_every_short_flag_is_a_letter_the_parser_reads():
         for argument in task.get_arguments():
             shorts = [n for n in argument.names if len(n) == 1]
             assert all(n.isalpha() for n in shorts), f"{name} --{argument.name}: short flag {shorts}"
+
+
+def test_the_wrapper_keeps_bytecode_in_the_cache_not_beside_the_sources(repo_copy, tmp_path):
+    import hashlib
+    import subprocess
+
+    import shutil
+
+    from doxops.paths import REPO_ROOT
+
+    shutil.copy2(REPO_ROOT / "dox", repo_copy / "dox")  # the copy holds the repository's files, not the wrapper
+    cache = tmp_path / "cache"
+    lock_hash = hashlib.sha256((repo_copy / "requirements.lock").read_bytes()).hexdigest()[:16]
+    venv = Path(sys.prefix).resolve()
+    if venv.name != lock_hash:
+        pytest.skip("not running in ./dox's virtualenv for this requirements.lock")
+    (cache / "venvs").mkdir(parents=True)
+    (cache / "venvs" / lock_hash).symlink_to(venv, target_is_directory=True)  # the venv, not rebuilt
+    env = {**os.environ, "DOX_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(["bash", "./dox", "--list"], cwd=repo_copy, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    compiled = {p.name for p in (cache / "pycache").rglob("*.pyc")}
+    assert {"cli.cpython-311.pyc", "noop.cpython-311.pyc"} <= compiled
+    assert not list(repo_copy.rglob("__pycache__")) and not list(venv.rglob("__pycache__/noop.*"))
