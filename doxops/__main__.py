@@ -1,10 +1,12 @@
 """``python -m doxops`` == ``./dox``: a warm no-op is answered from the caches (:mod:`.noop`), the plain
 render/validate forms run without invoke (:mod:`.direct`), everything else goes to the CLI (:mod:`.cli`)."""
 
+import os
 import signal
 import sys
 
-if sys.pycache_prefix:  # ./dox gave this process a bytecode directory in its cache: use it (see ./dox)
+if os.environ.get("DOX_PYCACHE"):  # ./dox gave this process a bytecode directory in its cache (see ./dox)
+    sys.pycache_prefix = os.environ.pop("DOX_PYCACHE")  # for what is imported from here on; not inherited
     sys.dont_write_bytecode = False
 
 from .noop import answer  # noqa: E402
