@@ -172,3 +172,23 @@ def test_both_gitleaks_builds_find_the_same_credentials(tmp_path: Path, monkeypa
     assert len([f for f in answers["gitleaks"] if f[0] == planted]) == 6
     assert [(line, kind) for path, line, kind in answers["gitleaks"] if path == latin1] == \
         [(1, "generic-password"), (2, "github-pat")]
+
+
+def test_files_of_one_content_are_scanned_once_and_each_reported(tmp_path: Path, monkeypatch):
+    """A chart's library copied into each subchart: one gitleaks input per content, a finding for every path."""
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"sub{i}" / "_helpers.tpl"
+        path.parent.mkdir()
+        path.write_text("a: 1\ntoken: ghp_q8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oNz\n")
+        paths.append(path)
+    other = tmp_path / "other.yaml"
+    other.write_text("token: ghp_Z8Rk2mVx7LpT4nWz9cYb3HsJ6dFg1AeU5oNq\n")
+    given: list[list[Path]] = []
+    real_run = no_credentials._run
+    monkeypatch.setattr(no_credentials, "_run", lambda p, *a, **k: given.append(list(p)) or real_run(p, *a, **k))
+    monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})  # no earlier answers: gitleaks runs
+    no_credentials._MEMO.clear()
+    found = no_credentials.scan(paths + [other])
+    assert sorted(found) == sorted([(p, 2, "github-pat") for p in paths] + [(other, 1, "github-pat")])
+    assert len(given) == 1 and len(given[0]) == 2  # three copies and one other file: two inputs

@@ -322,10 +322,12 @@ def _scan(paths: list[Path], disable_rules, ignore_keys, locked: bool = False) -
     _MEMO.update(_cached([key for _, key in keyed if key not in _MEMO]))
     if any(key not in _MEMO for _, key in keyed):
         with contextlib.nullcontext() if locked else _LOCK:
-            todo = [(path, key) for path, key in keyed if key not in _MEMO]  # again: another scan may have run
+            # again: another scan may have run. One file per content: answers are keyed by content (a chart's
+            # library copied into each subchart is scanned once).
+            todo = {key: path for path, key in reversed(keyed) if key not in _MEMO}
             if todo:
-                fresh = _run([p for p, _ in todo], list(disable_rules), list(ignore_keys), not_utf8)
-                answers = {key: fresh.get(n, []) for n, (_, key) in enumerate(todo)}
+                fresh = _run(list(todo.values()), list(disable_rules), list(ignore_keys), not_utf8)
+                answers = {key: fresh.get(n, []) for n, key in enumerate(todo)}
                 _MEMO.update(answers)
                 _store(answers)
     return sorted({(path, line, kind) for path, key in keyed for line, kind in _MEMO[key]})
