@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .. import yamlio
+from .. import gotools, yamlio
 from ..environments import KUSTOMIZATION
 from ..errors import UsageError
 from ..paths import REPO_ROOT, relative
@@ -23,9 +23,9 @@ from .sources import check_containment
 
 
 def tool_env(home: Path) -> dict[str, str]:
-    """A fixed environment for the tools: no user Helm config, UTC, C.UTF-8."""
+    """A fixed environment for the tools: no user Helm config, UTC, C.UTF-8, the run GOGC (gotools.run_env)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "TMPDIR")}
-    return {
+    return gotools.run_env({
         **keep,
         "HOME": str(home),
         "TZ": "UTC",
@@ -35,7 +35,7 @@ def tool_env(home: Path) -> dict[str, str]:
         "HELM_CONFIG_HOME": str(home / "helm-config"),
         "HELM_DATA_HOME": str(home / "helm-data"),
         "KUBECONFIG": str(home / "no-kubeconfig"),
-    }
+    })
 
 
 def kustomize_command(kustomize: Path, helm: Path, directory: Path) -> list[str]:

@@ -174,3 +174,12 @@ def test_a_tables_build_tags_are_built_and_checked(monkeypatch):
     monkeypatch.setattr(gotools, "build_info", lambda binary: tagged)
     assert gotools.check(plain, gotools.tool_dir(plain) / "gitleaks") == \
         "was built with tags 'gore2regex', not '(none)'"
+
+
+def test_the_tools_run_with_the_pipelines_gogc_unless_the_user_sets_one(monkeypatch, tmp_path):
+    from doxops.render.tools import tool_env
+
+    monkeypatch.delenv("GOGC", raising=False)
+    assert tool_env(tmp_path)["GOGC"] == gotools.RUN_GOGC == "400"
+    monkeypatch.setenv("GOGC", "100")
+    assert tool_env(tmp_path)["GOGC"] == "100" and gotools.run_env({"A": "b"}) == {"A": "b", "GOGC": "100"}

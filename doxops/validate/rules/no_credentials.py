@@ -372,7 +372,9 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str],
                 "--exit-code", "0", "--report-format", "json", "--report-path", str(report)]
         if disable_rules:
             argv += ["--enable-rule", ",".join(r for r in known_rules() if r not in disable_rules)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GITLEAKS_")}
+        from ... import gotools  # noqa: PLC0415
+
+        env = gotools.run_env({k: v for k, v in os.environ.items() if not k.startswith("GITLEAKS_")})
         proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         try:
             if proc.returncode != 0:
