@@ -16,6 +16,7 @@ are :mod:`doxops.gotools`, shared with the cluster binaries (:mod:`doxops.cluste
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -53,11 +54,17 @@ class Tool:
         return self.spec.version
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> dict:
+    """tools.toml's tables (read by every stage of one run: parsed once per content; callers only read them)."""
+    return tomllib.loads(text)
+
+
 def load_config(path: Path = TOOLS_FILE) -> dict:
     """Parse tools.toml; a syntax error is a usage error naming the file."""
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            return _parsed(handle.read().decode())
     except FileNotFoundError:
         raise UsageError(f"{path}: not found; the pinned tools are declared there") from None
     except tomllib.TOMLDecodeError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -174,21 +175,35 @@ def shaping_inputs(root: Path = REPO_ROOT, env: Environment | None = None) -> li
     return files
 
 
-def _name(path: Path, root: Path) -> str:
-    resolved = path.resolve()
-    for base, prefix in ((_resolved(_PACKAGE), "doxops"), (_resolved(root), "")):
-        try:
-            rel = resolved.relative_to(base)
-            return f"{prefix}/{rel}" if prefix else str(rel)
-        except ValueError:
-            continue
-    return str(path)
+def _namer(root: Path):
+    """A function naming a file for the digest: ``doxops/<path>`` in the package, ``<path>`` in the repository
+    (the same in every clone), else the path as given. The file's directory is resolved (symlinks, ``..``), once
+    per directory, so a path reached through ``../..`` gets one name; the file's own name is kept."""
+    bases = ((str(_resolved(_PACKAGE)), "doxops/"), (str(_resolved(root)), ""))
+    real_dirs: dict[str, str] = {}
+
+    def name(path: Path) -> str:
+        parent, base_name = os.path.split(str(path))
+        real = real_dirs.get(parent)
+        if real is None:
+            real = real_dirs[parent] = os.path.realpath(parent or ".")
+        full = os.path.join(real, base_name)
+        for base, prefix in bases:
+            if full.startswith(base + os.sep):
+                return prefix + full[len(base) + 1:]
+        return str(path)
+
+    return name
 
 
 def shaping_digest(root: Path = REPO_ROOT, env: Environment | None = None, extra: Iterable[Path] = ()) -> str:
     """A hash of :func:`shaping_inputs` (and ``extra`` files): names and contents."""
     digest = hashlib.sha256()
-    for name, path in sorted((_name(p, root), p) for p in set(shaping_inputs(root, env)) | set(extra)):
-        if path.is_file():
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    name = _namer(root)
+    for name_, path in sorted((name(p), p) for p in set(shaping_inputs(root, env)) | set(extra)):
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue  # not a file (any more): only files shape the output
+        digest.update(name_.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()

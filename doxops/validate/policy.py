@@ -27,6 +27,7 @@ Everything is checked when read: an unknown top-level key, rule, option or role,
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -104,6 +105,13 @@ def _plain(node: Any) -> Any:
     return node
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(path: str, text: str) -> Any:
+    """ruamel's round-trip tree of ``text`` (read by every validation of one run: kept per path and content,
+    and only read, never changed, by what uses it)."""
+    return YAML(typ="rt").load(text)
+
+
 def _read(path: Path) -> Any:
     """A configuration file with line numbers (ruamel round-trip); a syntax error names its line."""
     try:
@@ -111,7 +119,7 @@ def _read(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{relative(path)}: cannot read the policy file ({exc}); give a readable YAML file") from None
     try:
-        data = YAML(typ="rt").load(text)
+        data = _parsed(str(path), text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{relative(path)}:{mark.line + 1}" if mark else relative(path)
