@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
+import functools
 import fcntl
 import os
 import re
@@ -60,7 +60,11 @@ def checkpoint(name: str) -> None:
             time.sleep(2)  # let the handler run in the main thread, as a real signal would
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library's functions, loaded on first use: the symbols already in this process (Python links libc),
+    so nothing is searched for (ctypes.util.find_library runs ``ldconfig -p``)."""
+    return ctypes.CDLL(None, use_errno=True)
 
 _RENAME_EXCHANGE = 2
 
@@ -69,7 +73,7 @@ _AT_FDCWD = -100
 
 def exchange(a: Path, b: Path) -> None:
     """Atomically swap two existing directories (Linux renameat2 RENAME_EXCHANGE)."""
-    fn = getattr(_libc, "renameat2", None)
+    fn = getattr(_libc(), "renameat2", None)
     if fn is None:
         raise OSError(errno.ENOSYS, "renameat2 unavailable")
     if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:

@@ -78,9 +78,13 @@ def validate_envs(envs: list[Environment], root: Path = REPO_ROOT, use_cache: bo
     todo = [e for e in envs if e.name not in done]
     if not todo:
         return [done[e.name] for e in envs]
-    scanning = _scan_in_background(todo, root)
-    schema = _schema_in_background(todo, root)
-    stage = server_stage(server)
+    schema = _schema_in_background(todo, root)  # first: kubeconform is the longest of the stages here
+    try:
+        scanning = _scan_in_background(todo, root)
+        stage = server_stage(server)
+    except BaseException:
+        schema.close()
+        raise
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 2)))
     try:
         fresh = dict(zip((e.name for e in todo), pool.map(lambda e: one(e, root, stage), todo)))
