@@ -28,6 +28,8 @@ def run(argv: list[str]) -> int | None:
     render, server = form
     steps = (["render"] if render else []) + (["validate"] if server is not None else [])
     name = steps[0]
+    if render and server is not None:
+        _prepare_validation()
     try:
         from . import commands  # noqa: PLC0415
 
@@ -48,3 +50,29 @@ def run(argv: list[str]) -> int | None:
     except Exception as exc:  # noqa: BLE001 - no traceback for users
         return report_internal(exc)
     return 0
+
+
+def _prepare_validation() -> None:
+    """For ``render validate``: once the render's first kustomize build has started (the main thread then waits
+    for it), import the validation stage and read the policy files on a thread, so that the validation starts
+    at once when the render ends. Nothing is validated or kept here but modules and parsed files; a failure is
+    left to the validation itself, which reports it."""
+    import threading  # noqa: PLC0415
+
+    def prepare() -> None:
+        try:
+            from .render.tools import BUILDING  # noqa: PLC0415
+
+            if not BUILDING.wait(timeout=60):
+                return
+            import importlib  # noqa: PLC0415
+
+            importlib.import_module("doxops.validate.runner")
+            from .validate import engine  # noqa: PLC0415
+            from .validate.rules import REGISTRY  # noqa: PLC0415
+
+            engine.load_config(known_rules=REGISTRY)
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
+
+    threading.Thread(target=prepare, name="prepare-validation", daemon=True).start()

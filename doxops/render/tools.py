@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from .. import gotools, yamlio
@@ -156,9 +157,22 @@ def preflight(directory: Path, root: Path = REPO_ROOT) -> None:
         yamlio.load_all(path)
 
 
+#: Set when this process has started its first kustomize build: work that can wait for it (validation's imports
+#: in ``./dox render validate``, :mod:`doxops.direct`) then runs while the build keeps the cores busy.
+BUILDING = threading.Event()
+
+
 def build_stream(directory: Path, tools: dict[str, Path], home: Path, root: Path = REPO_ROOT) -> str:
     command = kustomize_command(tools["kustomize"], tools["helm"], directory)
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=root, env=tool_env(home))
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
+                          env=tool_env(home)) as started:
+        BUILDING.set()
+        try:
+            stdout, stderr = started.communicate()
+        except BaseException:  # interrupted: stop the build, as subprocess.run does
+            started.kill()
+            raise
+    proc = subprocess.CompletedProcess(command, started.returncode, stdout, stderr)
     if proc.returncode != 0:
         raise UsageError(explain_failure(directory, proc.stderr, root))
     return proc.stdout

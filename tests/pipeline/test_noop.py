@@ -181,6 +181,16 @@ def test_the_direct_path_runs_what_the_full_cli_runs(tmp_path: Path):
     full, fast = _both(repo, "validate", "--no-server")
     _same(full, fast)
     assert fast.returncode == 1 and "image-tag" in fast.stdout
+    # a policy typo, read early by the direct path's preparation: reported by the validation, as the full CLI does
+    deployment.write_text(deployment.read_text().replace("image: dox-asdlc/orchestrator:latest",
+                                                         "image: dox-asdlc/orchestrator:1.4.2"))
+    policy = repo / "policy.yaml"
+    good_policy = policy.read_text()
+    policy.write_text(good_policy + "\nnoSuchSetting: 1\n")
+    full, fast = _both(repo, "render", "validate", "--no-server")
+    _same(full, fast)
+    assert fast.returncode == 2 and "dox validate: policy.yaml:" in fast.stderr and "noSuchSetting" in fast.stderr
+    policy.write_text(good_policy)
     # an input error in the render: exit 2, the same message, and validate does not run
     kustomization = repo / "environments" / "prod" / "kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "resources:\n  - https://example.com/remote.yaml\n")
