@@ -183,14 +183,16 @@ def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyC
     workloads = [m for m in manifests if "argocd" not in m.path.relative_to(directory).parts[:1]]
     taken = {id(m) for m in workloads}
     others = [m for m in manifests if id(m) not in taken]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        schema_future = pool.submit(schema.run if schema is not None else kubeconform.run, manifests,
-                                    env.kubernetes_version)
-        found = engine.run(workloads, env=env.name, namespace=env.namespace, config=rules)
+    # Side by side: each part's no-credentials answers wait for the one gitleaks run (last in each, see
+    # engine.run), so the parts' other work is done by the time it ends, not after it.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parts = [pool.submit(schema.run if schema is not None else kubeconform.run, manifests, env.kubernetes_version),
+                 pool.submit(source_credentials, env, root, config)]
         if others:
-            found += engine.run(others, env=env.name, namespace=None, config=rules)
-        found += source_credentials(env, root, config)
-        found += schema_future.result()
+            parts.append(pool.submit(engine.run, others, env=env.name, namespace=None, config=rules))
+        found = engine.run(workloads, env=env.name, namespace=env.namespace, config=rules)
+        for part in parts:
+            found += part.result()
     return Report(env.name, len(manifests), sorted(found))
 
 
