@@ -17,16 +17,18 @@ def render(env: str | None = None, check: bool = False, jobs: int = 0, force: bo
     rendered/<env>/; ``check``: render afresh without writing and raise Findings naming every stale file;
     ``jobs``: parallel renders (0: one per core); ``force``: ignore the render cache."""
     from . import environments, render as render_mod  # noqa: PLC0415 - only what this command needs
+    from .render.sources import walks_remembered  # noqa: PLC0415
 
     selected = environments.select(env)
     every = len(selected) == len(environments.discover())
-    if check:
-        render_mod.check(selected, every=every)
-    else:
-        render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
-        if every:
-            with render_mod.render_lock(render_mod.REPO_ROOT, render_mod.stderr_progress):
-                render_mod.remove_orphans(selected)
+    with walks_remembered():
+        if check:
+            render_mod.check(selected, every=every)
+        else:
+            render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
+            if every:
+                with render_mod.render_lock(render_mod.REPO_ROOT, render_mod.stderr_progress):
+                    render_mod.remove_orphans(selected)
 
 
 def validate(env: str | None = None, path: str | None = None, format: str = "text",  # noqa: A002 - the option
@@ -53,5 +55,8 @@ def validate(env: str | None = None, path: str | None = None, format: str = "tex
         if policy:
             raise errors.UsageError("--policy goes with --path; an environment's policy is "
                                     "environments/<env>/policy.yaml")
-        reports = runner.validate_envs(environments.select(env), use_cache=not force, server=not no_server)
+        from .render.sources import walks_remembered  # noqa: PLC0415
+
+        with walks_remembered():
+            reports = runner.validate_envs(environments.select(env), use_cache=not force, server=not no_server)
     runner.emit(reports, format)

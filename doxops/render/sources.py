@@ -8,6 +8,7 @@ render cache, ``diff --rerender``'s base cache, the validation cache) is built f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -106,12 +107,42 @@ def _files_under(path: Path, root: Path, kfile: Path, key: str, value: str) -> I
         yield candidate
 
 
+#: While a command runs (:func:`walks_remembered`): (kustomization directory, root) -> the files its walk found.
+_WALKS: dict[tuple[Path, Path], frozenset[Path]] | None = None
+
+
+@contextlib.contextmanager
+def walks_remembered() -> Iterator[None]:
+    """Within: each kustomization's containment walk (:func:`check_containment`) is done once and its answer
+    reused. One command walks every environment's inputs several times (the render, its cache key, the
+    validation's cache key, the credential scan); which files are inputs is remembered, never their contents,
+    which each user reads afresh, and a refused input (an error) is never remembered. Nested uses share the
+    outermost one's answers."""
+    global _WALKS
+    outer = _WALKS is not None
+    if not outer:
+        _WALKS = {}
+    try:
+        yield
+    finally:
+        if not outer:
+            _WALKS = None
+
+
 def check_containment(directory: Path, root: Path = REPO_ROOT, _seen: set[Path] | None = None) -> set[Path]:
     """Refuse remote sources and paths that leave ``root``; return every input file reached, recursively.
 
     Every referenced file, and every file below a referenced directory (the chart home included), must
-    resolve inside the repository: a symlink pointing out is refused like a ``../..`` path.
+    resolve inside the repository: a symlink pointing out is refused like a ``../..`` path. Raises UsageError
+    naming the kustomization file, the field and the value.
     """
+    walks = _WALKS
+    if _seen is None and walks is not None:
+        key = (directory.resolve(), _resolved(root))
+        found = walks.get(key)
+        if found is None:
+            found = walks[key] = frozenset(check_containment(directory, root, set()))
+        return set(found)
     seen = _seen if _seen is not None else set()
     directory = directory.resolve()
     files: set[Path] = set()

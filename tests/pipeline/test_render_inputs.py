@@ -33,3 +33,34 @@ def test_every_cache_key_follows_the_lock_and_the_sources(repo_copy: Path):
     after_values = keys()
     assert after_values[0] == after_lock[0]  # a commit's sources are fixed by its id: not in diff's part
     assert after_values[1] != after_lock[1] and after_values[2] != after_lock[2]
+
+
+def test_one_command_walks_each_kustomization_once_and_never_keeps_a_refusal(repo_copy: Path, monkeypatch):
+    import pytest
+
+    from doxops.errors import UsageError
+    from doxops.render import sources
+
+    prod = next(e for e in environments.discover(repo_copy) if e.name == "prod")
+    walked: list[Path] = []
+    real = sources.kustomization_paths
+    monkeypatch.setattr(sources, "kustomization_paths", lambda d: walked.append(d) or real(d))
+    first = sources.input_files(prod, repo_copy)
+    once = len(walked)
+    sources.input_files(prod, repo_copy)
+    assert len(walked) == 2 * once  # outside a command: walked every time
+    walked.clear()
+    with sources.walks_remembered():
+        assert sources.input_files(prod, repo_copy) == first
+        assert sources.input_files(prod, repo_copy) == first and len(walked) == once  # the second one is remembered
+        kustomization = repo_copy / "environments" / "prod" / "kustomization.yaml"
+        with sources.walks_remembered():  # nested: the same answers
+            assert sources.input_files(prod, repo_copy) == first and len(walked) == once
+    # a refusal is not remembered: fixed, the next walk in the same command sees the fix
+    text = kustomization.read_text()
+    with sources.walks_remembered():
+        kustomization.write_text(text + "resources:\n  - https://example.com/remote.yaml\n")
+        with pytest.raises(UsageError, match="remote source"):
+            sources.input_files(prod, repo_copy)
+        kustomization.write_text(text)
+        assert sources.input_files(prod, repo_copy) == first
