@@ -5,9 +5,12 @@ import os
 import signal
 import sys
 
-if os.environ.get("DOX_PYCACHE"):  # ./dox gave this process a bytecode directory in its cache (see ./dox)
-    sys.pycache_prefix = os.environ.pop("DOX_PYCACHE")  # for what is imported from here on; not inherited
-    sys.dont_write_bytecode = False
+if "DOX_DONTWRITEBYTECODE" in os.environ:  # ./dox emptied PYTHONDONTWRITEBYTECODE for this process only
+    original = os.environ.pop("DOX_DONTWRITEBYTECODE")
+    if original:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = original  # the processes this one starts get the user's value
+    else:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 from .noop import answer  # noqa: E402
 

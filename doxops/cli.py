@@ -16,7 +16,7 @@ import traceback
 
 from invoke import Collection, Exit, ParseError, Program, UnexpectedExit
 
-from .errors import TOOL, USAGE, DoxError, report_internal
+from .errors import TOOL, USAGE, DoxError, report_closed_output, report_internal
 from .paths import REPO_ROOT
 
 
@@ -54,6 +54,8 @@ class DoxProgram(Program):
             code = TOOL
         except SystemExit as exc:  # invoke's --help/--version and friends
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE)
+        except BrokenPipeError:  # | head: a report cut short is no result
+            code = report_closed_output()
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
             code = report_internal(exc)
         if exit:

@@ -6,13 +6,12 @@ imports asyncio and unittest.mock), a tenth of a cold render and validation. For
 (:data:`doxops.noop.FORMS`) the task bodies (:mod:`doxops.commands`, the ones tasks.py calls) run here, in
 order, with the full CLI's endings: ``dox <task>: <message>`` and the error's code for a DoxError (the next
 task does not run), ``dox <task>: interrupted`` and 3 for Ctrl-C or SIGTERM, one ``dox: internal error`` line
-and 3 for anything else. Any other argument list returns None and the full CLI runs. tests/pipeline/test_noop.py
+and 3 for anything else; a closed standard output (``| head``) is one line and 3. Any other argument list returns None and the full CLI runs. tests/pipeline/test_noop.py
 compares the two on the same inputs.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from .noop import FORMS
@@ -23,7 +22,7 @@ def run(argv: list[str]) -> int | None:
     form = FORMS.get(tuple(argv))
     if form is None:
         return None
-    from .errors import DoxError, report_internal  # noqa: PLC0415
+    from .errors import DoxError, report_closed_output, report_internal  # noqa: PLC0415
 
     render, server = form
     steps = (["render"] if render else []) + (["validate"] if server is not None else [])
@@ -44,9 +43,8 @@ def run(argv: list[str]) -> int | None:
     except KeyboardInterrupt:
         print(f"dox {name}: interrupted", file=sys.stderr)
         return 3
-    except BrokenPipeError:  # | head: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+    except BrokenPipeError:  # | head: a report cut short is no result
+        return report_closed_output()
     except Exception as exc:  # noqa: BLE001 - no traceback for users
         return report_internal(exc)
     return 0

@@ -67,3 +67,16 @@ def report_internal(exc: BaseException) -> int:
         traceback.print_exception(exc)
     print(f"dox: internal error: {type(exc).__name__}: {exc} (rerun with DOX_DEBUG=1 for details)", file=sys.stderr)
     return TOOL
+
+
+def report_closed_output() -> int:
+    """Standard output was closed before everything was written (``./dox validate | head``): say so on stderr,
+    send what is left to /dev/null (no second error when Python flushes at exit) and return TOOL. The run's
+    result is not known (the report was cut short before its findings were counted), so it is never 0."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print("dox: standard output was closed before the output was complete (a pipe such as `| head`); the result "
+          "is unknown: exit 3", file=sys.stderr)
+    return TOOL

@@ -61,7 +61,8 @@ def _parsed(text: str) -> dict:
 
 
 def load_config(path: Path = TOOLS_FILE) -> dict:
-    """Parse tools.toml; a syntax error is a usage error naming the file."""
+    """Parse tools.toml (parsed once per content: the tables are shared, read them, never change them); a syntax
+    error is a usage error naming the file."""
     try:
         with open(path, "rb") as handle:
             return _parsed(handle.read().decode())

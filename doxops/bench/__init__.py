@@ -87,7 +87,8 @@ def distinct_outputs(root: Path) -> tuple[int, int]:
 
 
 def _compile(root: Path) -> None:
-    """Byte-compile the copy's code once (a clone has its .pyc after its first run): not measured."""
+    """Byte-compile the copy's code beside it once, for the samples run with ``python -m`` (``./dox`` keeps its
+    own bytecode in the cache directory, filled by the unmeasured warm-up run): not measured."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "doxops"), str(root / "tasks.py")],
                    check=True, capture_output=True)
 

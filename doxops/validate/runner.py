@@ -175,8 +175,9 @@ def validate_env(env: Environment, root: Path = REPO_ROOT, config: engine.Policy
 
 def _validate_env_manifests(env: Environment, root: Path, config: engine.PolicyConfig | None, directory: Path,
                             manifests: list[Manifest], schema: kubeconform.Batch | None = None) -> Report:
-    """One kubeconform run over every file, beside the policies: the workloads (in the environment's
-    namespace), the Argo CD objects (namespace not checked) and the credential scan of the sources."""
+    """kubeconform over every file (``schema``: a run shared with other environments, else its own), beside the
+    policies: the workloads (in the environment's namespace), the Argo CD objects (namespace not checked) and the
+    credential scan of the sources."""
     from .rules import REGISTRY  # noqa: PLC0415
 
     rules = config or engine.load_config(known_rules=REGISTRY)  # what engine.run reads by default, read once

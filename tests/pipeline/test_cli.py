@@ -104,11 +104,11 @@ def test_every_short_flag_is_a_letter_the_parser_reads():
             assert all(n.isalpha() for n in shorts), f"{name} --{argument.name}: short flag {shorts}"
 
 
-def test_the_wrapper_keeps_bytecode_in_the_cache_not_beside_the_sources(repo_copy, tmp_path):
+@pytest.mark.parametrize("dont_write", ["1", None], ids=["PYTHONDONTWRITEBYTECODE=1", "unset"])
+def test_the_wrapper_keeps_bytecode_in_the_cache_not_beside_the_sources(repo_copy, tmp_path, dont_write):
     import hashlib
-    import subprocess
-
     import shutil
+    import subprocess
 
     from doxops.paths import REPO_ROOT
 
@@ -120,10 +120,12 @@ def test_the_wrapper_keeps_bytecode_in_the_cache_not_beside_the_sources(repo_cop
         pytest.skip("not running in ./dox's virtualenv for this requirements.lock")
     (cache / "venvs").mkdir(parents=True)
     (cache / "venvs" / lock_hash).symlink_to(venv, target_is_directory=True)  # the venv, not rebuilt
-    env = {**os.environ, "DOX_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"DOX_CACHE_DIR": str(cache), **({"PYTHONDONTWRITEBYTECODE": dont_write} if dont_write else {})})
     proc = subprocess.run(["bash", "./dox", "--list"], cwd=repo_copy, env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     compiled = {p.name for p in (cache / "pycache").rglob("*.pyc")}
-    assert {"cli.cpython-311.pyc", "noop.cpython-311.pyc"} <= compiled
-    assert not list(repo_copy.rglob("__pycache__")) and not list(venv.rglob("__pycache__/noop.*"))
+    assert {"__init__.cpython-311.pyc", "__main__.cpython-311.pyc", "cli.cpython-311.pyc"} <= compiled
+    assert "enum.cpython-311.pyc" in compiled  # the interpreter's own start-up modules too: nothing compiled twice
+    assert not list(repo_copy.rglob("__pycache__"))  # nothing beside the sources

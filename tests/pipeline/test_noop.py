@@ -208,3 +208,29 @@ def test_the_direct_path_loads_no_invoke(tmp_path: Path):
     modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert {"doxops.render.tools", "doxops.validate.engine"} <= modules  # it rendered and validated
     assert {"invoke", "doxops.cli"}.isdisjoint(modules)
+
+
+BROKEN_PIPE = """
+import sys
+from doxops import commands
+def closed(**options):
+    raise BrokenPipeError(32, "Broken pipe")  # what print raises when the reader (| head) has gone
+commands.validate = closed
+if sys.argv[1] == "direct":
+    from doxops import direct
+    sys.exit(direct.run(["validate", "--no-server"]))
+from doxops.cli import main
+sys.argv = ["dox", "validate", "--no-server"]
+main()
+"""
+
+
+@pytest.mark.parametrize("path", ["direct", "cli"])
+def test_a_closed_output_is_exit_3_on_both_paths_never_a_success(tmp_path: Path, path):
+    """A report cut short by ``| head`` may have hidden findings: never 0, never a traceback."""
+    proc = subprocess.run([sys.executable, "-c", BROKEN_PIPE, path], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert "standard output was closed before the output was complete" in proc.stderr
+    assert_no_traceback(proc)
