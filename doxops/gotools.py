@@ -31,17 +31,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from .errors import ToolError, UsageError
 from .paths import REPO_ROOT, cache_dir
+from .progress import Progress, stderr  # noqa: F401 - stderr: the default progress, re-exported
 
-Progress = Callable[[str], None]
 
 #: Parallel compile jobs: the machines this runs on have two cores shared with others.
 BUILD_JOBS = "2"
@@ -62,10 +61,6 @@ RUN_GOGC = "400"
 def run_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` with :data:`RUN_GOGC` as GOGC unless the user's environment sets one."""
     return {**env, "GOGC": os.environ.get("GOGC") or RUN_GOGC}
-
-
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable
 
-from .progress import stderr as _stderr
+from .progress import Progress, stderr as _stderr
 from . import yamlio
 from .environments import Environment
 from .errors import ToolError, UsageError
 from .paths import REPO_ROOT, relative
 
-Progress = Callable[[str], None]
 
 #: Secret -> {key in the Secret: environment variable that holds its value}.
 MINIKUBE_SECRETS = {

@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import Callable
 
 from .errors import ToolError
+from .progress import Progress
 
-Progress = Callable[[str], None]
 
 #: program -> (Debian package, what needs it)
 NEEDED: dict[str, tuple[str, str]] = {

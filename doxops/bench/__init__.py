@@ -26,9 +26,8 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
 
-from ..progress import stderr as _stderr
+from ..progress import Progress, stderr as _stderr
 from .. import environments, toolchain
 from ..paths import REPO_ROOT
 from . import bare, generate
@@ -37,7 +36,6 @@ from .report import Row, as_dicts, median, ratio_row, seconds_row, table, write
 
 __all__ = ["BenchError", "run", "table", "DEFAULT_SCALES", "DEFAULT_RESOURCES"]
 
-Progress = Callable[[str], None]
 DEFAULT_SCALES = (5, 50)
 DEFAULT_RESOURCES = 10_000
 

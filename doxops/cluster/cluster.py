@@ -55,6 +55,7 @@ from .manifests import (CPU_ANNOTATION, LOOPBACK, METRICS_SERVICE, NODE_NAME, PO
 from .pki import Pki, make_pki
 from .process import Process, stop_all, wait_until
 from .sockets import is_loopback_endpoint, non_loopback_sockets, sockets
+from ..progress import Progress
 
 # Re-exported: these lived here before the split, and callers import them from here.
 __all__ = ["ALL_COMPONENTS", "CPU_ANNOTATION", "Cluster", "ClusterError", "Component", "LOOPBACK", "METRICS_SERVICE",
@@ -64,7 +65,6 @@ __all__ = ["ALL_COMPONENTS", "CPU_ANNOTATION", "Cluster", "ClusterError", "Compo
 
 ALL_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server")
 
-Progress = Callable[[str], None]
 
 
 class ClusterError(ToolError):

@@ -16,7 +16,7 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+
 
 import yaml
 
@@ -27,8 +27,8 @@ from .cluster import Cluster
 from .report import Check, EnvReport, ScenarioFailed
 from .simulators import Simulators, store_definition
 from .values import environment_values
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 
 FORBIDDEN_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
                    "Endpoints", "EndpointSlice"}

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import Findings
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -7,7 +7,6 @@ worktree under ``.dox/worktrees/`` and cached by commit in ``.dox/diff-cache/``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,14 +15,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+
 
 from .. import environments
 from ..errors import ToolError, UsageError
 from ..paths import REPO_ROOT
 from .resources import RENDERED
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 #: Everything that shapes rendered output, for the ``--rerender`` cache key (besides the commit).
 
 

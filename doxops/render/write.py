@@ -19,14 +19,12 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-from ..progress import stderr as stderr_progress  # noqa: F401 - re-exported
+from ..progress import Progress, stderr as stderr_progress  # noqa: F401 - re-exported
 
 RENDERED = "rendered"
 STATE_DIR = ".dox"  # per-clone state (render cache, lock); git-ignored
-
-Progress = Callable[[str], None]
 
 
 def orphans(envs: list, root: Path) -> list[Path]:

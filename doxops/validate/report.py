@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Callable
 
-from ..progress import stderr as _stderr
+from ..progress import Progress, stderr as _stderr
 from ..errors import Findings, UsageError
 from . import diagnostics as diag
 
 FORMATS = ("text", "json", "junit", "sarif")
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
-from ...progress import stderr as stderr_progress  # noqa: F401 - re-exported
 from ...errors import ToolError
+from ...progress import Progress, stderr as stderr_progress  # noqa: F401 - re-exported
 
 RULE = "api-server"
 STORED_RULE = "stored-as-written"
@@ -17,8 +15,6 @@ EXEMPT_PREFIX = "exempt.dox-asdlc.io/"
 HINT = "run with --no-server to skip the API-server stage (validation is then weaker: schema and policy only)"
 #: Parallel dry-run requests per server (the API server does the work; two cores are shared).
 WORKERS = 4
-
-Progress = Callable[[str], None]
 
 
 class StageError(ToolError):
