@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,13 +88,32 @@ def _atomic_dir(final: Path, fill) -> Path:
 # --------------------------------------------------------------------------- Kubernetes
 
 
-def _package_schema_root(minor: str) -> tuple[Path, str]:
+def installed_version(package_dir: Path, project: str) -> str:
+    """The version of the installed ``project`` (a distribution name) whose import package is ``package_dir``.
+
+    Read from the name of its ``<name>-<version>.dist-info`` directory beside the package, which the PyPA's
+    "Recording installed projects" specification fixes (the name normalised: runs of ``-_.`` as one ``_``, lower case); with none or more
+    than one such directory, from :mod:`importlib.metadata`, whose import alone costs about 18 ms of start-up
+    (tests/pipeline/test_schemas.py compares the two). Raises ToolError when the project is not installed."""
+    prefix = re.sub(r"[-_.]+", "_", project).lower() + "-"
+    found = [p.name[len(prefix):-len(".dist-info")] for p in package_dir.parent.glob("*.dist-info")
+             if p.name.lower().startswith(prefix) and p.is_dir()]
+    if len(found) == 1:
+        return found[0]
+    import importlib.metadata  # noqa: PLC0415
+
     try:
-        dist = importlib.metadata.distribution("kubernetes-validate")
+        return importlib.metadata.version(project)
     except importlib.metadata.PackageNotFoundError:
-        raise ToolError("kubernetes-validate is not installed; run ./dox to create the venv from requirements.lock") from None
+        raise ToolError(f"{project} is not installed; run ./dox to create the venv from requirements.lock") from None
+
+
+def _package_schema_root(minor: str) -> tuple[Path, str]:
     found = importlib.util.find_spec("kubernetes_validate")  # located, not imported: it is data here
+    if found is None or not found.submodule_search_locations:
+        raise ToolError("kubernetes-validate is not installed; run ./dox to create the venv from requirements.lock")
     package_dir = Path(next(iter(found.submodule_search_locations)))
+    version = installed_version(package_dir, "kubernetes-validate")
     root = package_dir / "kubernetes-json-schema" / f"v{minor}.0-local-strict"
     if not root.is_dir():
         available = sorted(
@@ -102,10 +121,10 @@ def _package_schema_root(minor: str) -> tuple[Path, str]:
             for p in root.parent.glob("v*-local-strict")
         )
         raise UsageError(
-            f"no Kubernetes schemas for {minor} in kubernetes-validate {dist.version} "
+            f"no Kubernetes schemas for {minor} in kubernetes-validate {version} "
             f"(it has {', '.join(available)}); target one of those or bump the package in requirements.lock"
         )
-    return root, dist.version
+    return root, version
 
 
 def _rewrite_refs(node, needed: set[str]):
