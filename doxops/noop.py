@@ -33,6 +33,12 @@ FORMS = {
 }
 
 
+#: The render cache digests :func:`answer` computed (environment -> :func:`doxops.render.sources.shaping_digest`):
+#: after a miss the render that follows in this process (:mod:`doxops.direct`) uses them instead of hashing the
+#: same inputs again a few milliseconds later.
+DIGESTS: dict = {}
+
+
 class _Miss(Exception):
     """Something the full CLI would say (a corrupt cache, a render holding the lock): let it say it."""
 
@@ -102,7 +108,8 @@ def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
         with render_lock(REPO_ROOT, _miss):  # another render holds it: the full CLI waits and says so
             for env in envs:
                 started = time.monotonic()
-                if not up_to_date(REPO_ROOT, env, shaping_digest(REPO_ROOT, env), _miss):
+                digest = DIGESTS[env] = shaping_digest(REPO_ROOT, env)
+                if not up_to_date(REPO_ROOT, env, digest, _miss):
                     return None
                 lines.append(("stderr", result_line(env.name, None, REPO_ROOT, time.monotonic() - started)))
             if orphans(envs, REPO_ROOT):  # the full render removes them and says so

@@ -210,6 +210,40 @@ def test_the_direct_path_loads_no_invoke(tmp_path: Path):
     assert {"invoke", "doxops.cli"}.isdisjoint(modules)
 
 
+DIGEST_HANDOFF = """
+import json, sys
+from doxops import noop, direct
+from doxops.render import run, sources
+hashed = []
+real = run.shaping_digest
+run.shaping_digest = lambda root, env: hashed.append(env.name) or real(root, env)
+answer = noop.answer(["render"])
+handed = {env.name: digest for env, digest in noop.DIGESTS.items()}
+fresh = {env.name: sources.shaping_digest(env.path.parent.parent, env) for env in noop.DIGESTS}
+code = direct.run(["render"])
+print(json.dumps({"answer": answer, "handed": handed, "fresh": fresh, "hashed": hashed, "code": code}))
+"""
+
+
+def test_a_miss_hands_its_digests_to_the_render_that_follows(tmp_path: Path):
+    """The cached path's check hashes an environment's inputs; after its miss, the render in the same process uses
+    that digest and hashes only the environments the check did not reach."""
+    import json  # noqa: PLC0415
+
+    repo = copy_repo(tmp_path / "repo")
+    assert full_cli(repo, "render").returncode == 0
+    values = repo / "environments" / "minikube" / "values.yaml"
+    values.write_text(values.read_text() + "\n# changed\n")  # minikube (the first environment) misses
+    proc = subprocess.run([sys.executable, "-c", DIGEST_HANDOFF], cwd=repo, env=_env(repo), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["answer"] is None and out["code"] == 0
+    assert list(out["handed"]) == ["minikube"] and out["handed"] == out["fresh"]  # the digest of the inputs as now
+    assert out["hashed"] == ["prod"]  # minikube's inputs were not hashed again; prod's, never reached, were
+    assert "render minikube: 34 files" in proc.stderr and "render prod: unchanged" in proc.stderr
+
+
 BROKEN_PIPE = """
 import sys
 from doxops import commands
