@@ -8,20 +8,14 @@ prints it as ``dox <task>: <message>``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
 
 from . import errors
 
-if TYPE_CHECKING:
-    from .environments import Environment
 
-
-def render(env: str | None = None, check: bool = False, jobs: int = 0, force: bool = False,
-           digests: Mapping[Environment, str] | None = None) -> None:
+def render(env: str | None = None, check: bool = False, jobs: int = 0, force: bool = False) -> None:
     """Render the selected environments (``env``: comma-separated names; None: ``$DOX_ENV``, else all) into
     rendered/<env>/; ``check``: render afresh without writing and raise Findings naming every stale file;
-    ``jobs``: parallel renders (0: one per core); ``force``: ignore the render cache; ``digests``: inputs'
-    digests already computed (see :func:`doxops.render.run.render_all`)."""
+    ``jobs``: parallel renders (0: one per core); ``force``: ignore the render cache."""
     from . import environments, render as render_mod  # noqa: PLC0415 - only what this command needs
     from .render.sources import walks_remembered  # noqa: PLC0415
 
@@ -31,7 +25,7 @@ def render(env: str | None = None, check: bool = False, jobs: int = 0, force: bo
         if check:
             render_mod.check(selected, every=every)
         else:
-            render_mod.render_all(selected, jobs=jobs or None, use_cache=not force, digests=digests)
+            render_mod.render_all(selected, jobs=jobs or None, use_cache=not force)
             if every:
                 with render_mod.render_lock(render_mod.REPO_ROOT, render_mod.stderr_progress):
                     render_mod.remove_orphans(selected)

@@ -31,14 +31,18 @@ def run(argv: list[str]) -> int | None:
         _prepare_validation()
     try:
         from . import commands  # noqa: PLC0415
+        from .noop import DIGESTS  # noqa: PLC0415
+        from .paths import REPO_ROOT  # noqa: PLC0415
+        from .render.sources import remember_digest, walks_remembered  # noqa: PLC0415
 
-        for name in steps:
-            if name == "render":
-                from .noop import DIGESTS  # noqa: PLC0415 - what the cached path's check already hashed
-
-                commands.render(digests=DIGESTS)
-            else:
-                commands.validate(no_server=not server)
+        with walks_remembered():  # one reading of the sources for the render and the validation
+            for env, digest in DIGESTS.items():  # what the cached path's check hashed before its miss
+                remember_digest(REPO_ROOT, env, digest)
+            for name in steps:
+                if name == "render":
+                    commands.render()
+                else:
+                    commands.validate(no_server=not server)
     except DoxError as exc:  # the next task does not run, as with invoke
         print(f"dox {name}: {exc.message}", file=sys.stderr)
         return exc.code

@@ -33,9 +33,9 @@ FORMS = {
 }
 
 
-#: The render cache digests :func:`answer` computed (environment -> :func:`doxops.render.sources.shaping_digest`):
-#: after a miss the render that follows in this process (:mod:`doxops.direct`) uses them instead of hashing the
-#: same inputs again a few milliseconds later.
+#: The digests :func:`answer` computed (environment -> :func:`doxops.render.sources.shaping_digest`): after a
+#: miss, the render and validation that follow in this process (:mod:`doxops.direct`) use them instead of
+#: hashing the same inputs again a few milliseconds later.
 DIGESTS: dict = {}
 
 
@@ -91,7 +91,14 @@ def _tools_in_place() -> bool:
 
 def _hits(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
     """(stream name, line) of what the full CLI prints for a full hit, or None at the first miss."""
-    from . import environments  # noqa: PLC0415 - imported only when the argument list qualifies
+    from .render.sources import walks_remembered  # noqa: PLC0415 - imported only when the argument list qualifies
+
+    with walks_remembered():  # the render check's digests are the validation keys' (one reading, as in direct)
+        return _hits_remembered(render, validate)
+
+
+def _hits_remembered(render: bool, validate: bool | None) -> list[tuple[str, str]] | None:
+    from . import environments  # noqa: PLC0415
     from .paths import REPO_ROOT  # noqa: PLC0415
     from .render.cache import up_to_date  # noqa: PLC0415
     from .render.sources import shaping_digest  # noqa: PLC0415

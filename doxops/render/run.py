@@ -10,7 +10,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from .. import toolchain
 from ..environments import Environment
@@ -66,13 +65,8 @@ def _tools(progress: Progress) -> dict[str, toolchain.Tool]:
 
 
 def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool = True, use_cache: bool = True,
-               jobs: int | None = None, progress: Progress = stderr_progress,
-               digests: Mapping[Environment, str] | None = None) -> list[EnvResult]:
-    """Render ``envs`` in parallel (bounded pool); with ``write`` swap them into ``rendered/``.
-
-    ``digests``: :func:`shaping_digest` answers the caller computed moments before for some of ``envs`` (the
-    cached path's check in :mod:`doxops.noop`), used for the render cache instead of hashing the same inputs
-    again; the others are hashed here."""
+               jobs: int | None = None, progress: Progress = stderr_progress) -> list[EnvResult]:
+    """Render ``envs`` in parallel (bounded pool); with ``write`` swap them into ``rendered/``."""
     tools = _tools(progress)
     paths = {n: t.path for n, t in tools.items()}
     rendered = root / RENDERED
@@ -80,7 +74,7 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
 
     def one(env: Environment, home: Path) -> EnvResult:
         started = time.monotonic()
-        inputs = (digests or {}).get(env) or shaping_digest(root, env) if write and use_cache else None
+        inputs = shaping_digest(root, env) if write and use_cache else None
         if inputs and up_to_date(root, env, inputs, progress):
             return EnvResult(env, {}, time.monotonic() - started, cached=True)
         env_home = home / env.name

@@ -109,24 +109,35 @@ def _files_under(path: Path, root: Path, kfile: Path, key: str, value: str) -> I
 
 #: While a command runs (:func:`walks_remembered`): (kustomization directory, root) -> the files its walk found.
 _WALKS: dict[tuple[Path, Path], frozenset[Path]] | None = None
+#: While a command runs: (root, environment) -> its :func:`shaping_digest`.
+_DIGESTS: dict[tuple[Path, Environment], str] | None = None
 
 
 @contextlib.contextmanager
 def walks_remembered() -> Iterator[None]:
     """Within: each kustomization's containment walk (:func:`check_containment`) is done once and its answer
-    reused. One command walks every environment's inputs several times (the render, its cache key, the
-    validation's cache key, the credential scan); which files are inputs is remembered, never their contents,
-    which each user reads afresh, and a refused input (an error) is never remembered. Nested uses share the
-    outermost one's answers."""
-    global _WALKS
+    reused, and so is each environment's :func:`shaping_digest`. One command walks and hashes every
+    environment's inputs several times (the render cache, the validation cache's key, the credential scan):
+    which files are inputs, and one digest of their contents taken when the command first needs it, are
+    remembered, so the render cache and the validation cache key the same reading of the sources. The scan
+    and the render read the files themselves afresh; a refused input (an error) is never remembered. Nested
+    uses share the outermost one's answers."""
+    global _WALKS, _DIGESTS
     outer = _WALKS is not None
     if not outer:
-        _WALKS = {}
+        _WALKS, _DIGESTS = {}, {}
     try:
         yield
     finally:
         if not outer:
-            _WALKS = None
+            _WALKS, _DIGESTS = None, None
+
+
+def remember_digest(root: Path, env: Environment, digest: str) -> None:
+    """Within :func:`walks_remembered`: ``digest`` is ``env``'s :func:`shaping_digest` in ``root``, taken moments
+    ago by the caller (the cached path's check, :mod:`doxops.noop`). Outside, nothing is kept."""
+    if _DIGESTS is not None:
+        _DIGESTS[(_resolved(root), env)] = digest
 
 
 def check_containment(directory: Path, root: Path = REPO_ROOT, _seen: set[Path] | None = None) -> set[Path]:
@@ -228,7 +239,19 @@ def _namer(root: Path):
 
 
 def shaping_digest(root: Path = REPO_ROOT, env: Environment | None = None, extra: Iterable[Path] = ()) -> str:
-    """A hash of :func:`shaping_inputs` (and ``extra`` files): names and contents."""
+    """A hash of :func:`shaping_inputs` (and ``extra`` files): names and contents (hex SHA-256). Within
+    :func:`walks_remembered`, an environment's digest without ``extra`` is taken once."""
+    extra = tuple(extra)
+    if env is None or extra or _DIGESTS is None:
+        return _digest_of(root, env, extra)
+    key = (_resolved(root), env)
+    found = _DIGESTS.get(key)
+    if found is None:
+        found = _DIGESTS[key] = _digest_of(root, env, ())
+    return found
+
+
+def _digest_of(root: Path, env: Environment | None, extra: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
     name = _namer(root)
     for name_, path in sorted((name(p), p) for p in set(shaping_inputs(root, env)) | set(extra)):

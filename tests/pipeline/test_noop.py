@@ -213,35 +213,37 @@ def test_the_direct_path_loads_no_invoke(tmp_path: Path):
 DIGEST_HANDOFF = """
 import json, sys
 from doxops import noop, direct
-from doxops.render import run, sources
+from doxops.render import sources
 hashed = []
-real = run.shaping_digest
-run.shaping_digest = lambda root, env: hashed.append(env.name) or real(root, env)
-answer = noop.answer(["render"])
+real = sources._digest_of
+sources._digest_of = lambda root, env, extra: hashed.append(env and env.name) or real(root, env, extra)
+answer = noop.answer(sys.argv[1:])
 handed = {env.name: digest for env, digest in noop.DIGESTS.items()}
-fresh = {env.name: sources.shaping_digest(env.path.parent.parent, env) for env in noop.DIGESTS}
-code = direct.run(["render"])
+fresh = {env.name: real(env.path.parent.parent, env, ()) for env in noop.DIGESTS}
+hashed.clear()
+code = direct.run(sys.argv[1:])
 print(json.dumps({"answer": answer, "handed": handed, "fresh": fresh, "hashed": hashed, "code": code}))
 """
 
 
-def test_a_miss_hands_its_digests_to_the_render_that_follows(tmp_path: Path):
-    """The cached path's check hashes an environment's inputs; after its miss, the render in the same process uses
-    that digest and hashes only the environments the check did not reach."""
+def test_a_miss_hands_its_digests_to_the_render_and_validation_that_follow(tmp_path: Path):
+    """The cached path's check hashes an environment's inputs; after its miss, the render and the validation in
+    the same process use that digest, and hash each environment the check did not reach once."""
     import json  # noqa: PLC0415
 
     repo = copy_repo(tmp_path / "repo")
-    assert full_cli(repo, "render").returncode == 0
+    assert full_cli(repo, "render", "validate", "--no-server").returncode == 0
     values = repo / "environments" / "minikube" / "values.yaml"
     values.write_text(values.read_text() + "\n# changed\n")  # minikube (the first environment) misses
-    proc = subprocess.run([sys.executable, "-c", DIGEST_HANDOFF], cwd=repo, env=_env(repo), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", DIGEST_HANDOFF, "render", "validate", "--no-server"], cwd=repo,
+                          env=_env(repo), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["answer"] is None and out["code"] == 0
     assert list(out["handed"]) == ["minikube"] and out["handed"] == out["fresh"]  # the digest of the inputs as now
-    assert out["hashed"] == ["prod"]  # minikube's inputs were not hashed again; prod's, never reached, were
+    assert out["hashed"] == ["prod"]  # minikube's inputs were not hashed again; prod's, never reached, once
     assert "render minikube: 34 files" in proc.stderr and "render prod: unchanged" in proc.stderr
+    assert "validate prod: 38 resources checked: 0 errors, 0 warnings (unchanged" in proc.stderr
 
 
 BROKEN_PIPE = """

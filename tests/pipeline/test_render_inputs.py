@@ -64,3 +64,21 @@ def test_one_command_walks_each_kustomization_once_and_never_keeps_a_refusal(rep
             sources.input_files(prod, repo_copy)
         kustomization.write_text(text)
         assert sources.input_files(prod, repo_copy) == first
+
+
+def test_one_command_hashes_each_environment_once_and_the_next_command_afresh(repo_copy: Path):
+    from doxops.render import sources
+    from doxops.validate import cache
+
+    prod = next(e for e in environments.discover(repo_copy) if e.name == "prod")
+    values = repo_copy / "environments/prod/values.yaml"
+    with sources.walks_remembered():
+        digest, key = sources.shaping_digest(repo_copy, prod), cache.cache_key(prod, repo_copy)
+        values.write_text(values.read_text() + "# changed during the command\n")
+        # the render cache and the validation key keep the reading the command started with
+        assert sources.shaping_digest(repo_copy, prod) == digest and cache.cache_key(prod, repo_copy) == key
+        sources.remember_digest(repo_copy, prod, "handed-over")  # a caller's digest of moments ago is taken
+        assert sources.shaping_digest(repo_copy, prod) == "handed-over"
+    assert sources.shaping_digest(repo_copy, prod) != digest and cache.cache_key(prod, repo_copy) != key
+    sources.remember_digest(repo_copy, prod, "outside")  # outside a command nothing is kept
+    assert sources.shaping_digest(repo_copy, prod) != "outside"
