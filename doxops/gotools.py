@@ -8,8 +8,8 @@ ways:
   (Kubernetes, etcd and Argo CD replace their sibling modules in their own go.mod, which ``go install``
   refuses; the wrapper's go.mod requires the pinned version instead).
 
-Both build with CGO off, ``-trimpath``, two jobs, the table's ldflags and build ``tags`` (the release build's, e.g.
-gitleaks' ``gore2regex``) into a fresh staging directory under
+Both build with CGO off (unless the table says ``cgo = true``), ``-trimpath``, two jobs, the table's ldflags and
+build ``tags`` (the release build's, e.g. gitleaks' ``gore2regex``) into a fresh staging directory under
 ``<cache>/tools/``; every binary is then checked, stamped and moved into ``NAME-VERSION/`` with one rename,
 under a lock per table, so two clones or CI runs on one machine build once.
 
@@ -78,6 +78,12 @@ class GoTool:
     gobuild: str | None = None
     packages: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # Go build tags, as the tool's release build sets them
+    cgo: bool = False  # built with CGO_ENABLED=1 (links C libraries of the system; see ``optional``)
+    #: An optional build (``optional = true``): built only by :func:`doxops.toolchain.resolve_all` (``./dox tools``,
+    #: ``./dox test``, ``./dox bench``) where ``needs_headers`` compile, and used where it was built; nothing
+    #: depends on it. ``needs_headers``: C/C++ headers its cgo code includes (checked with the C++ compiler).
+    optional: bool = False
+    needs_headers: tuple[str, ...] = ()
     version_args_of: Mapping[str, list] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -114,7 +120,8 @@ def from_table(section: str, name: str, table: dict, source: Path) -> GoTool:
         binaries=tuple(table.get("binaries", (name,))), ldflags=tuple(table.get("ldflags", ())),
         version_args=tuple(table["version_args"]), version_regex=table["version_regex"],
         module=table.get("module"), gobuild=table.get("gobuild"), packages=tuple(table.get("packages", ())),
-        tags=tuple(table.get("tags", ())),
+        tags=tuple(table.get("tags", ())), cgo=bool(table.get("cgo", False)),
+        optional=bool(table.get("optional", False)), needs_headers=tuple(table.get("needs_headers", ())),
         version_args_of=dict(table.get("version_args_of", {})),
     )
 
@@ -211,6 +218,8 @@ def check(spec: GoTool, binary: Path, root: Path = REPO_ROOT) -> str | None:
     if info.settings.get("-tags", "") != ",".join(spec.tags):  # other tags, or tags where none are pinned
         return (f"was built with tags {info.settings.get('-tags') or '(none)'!r}, "
                 f"not {','.join(spec.tags) or '(none)'!r}")
+    if spec.cgo and info.settings.get("CGO_ENABLED") != "1":
+        return "was built without cgo (CGO_ENABLED=1 is pinned)"
     if spec.module:
         module, version = info.main
         if not (spec.module == module or spec.module.startswith(module + "/")) or info.path != spec.module:
@@ -324,10 +333,35 @@ def cached(spec: GoTool, root: Path = REPO_ROOT, progress: Progress = stderr) ->
     return None
 
 
+def missing_headers(spec: GoTool) -> list[str]:
+    """The ``needs_headers`` of ``spec`` that this machine's C++ compiler (``go env CXX``, as cgo uses it) cannot
+    include, all of them when there is no compiler: asked of the compiler itself (``CXX -E``), so its own
+    include path decides. Empty when the table needs none."""
+    if not spec.needs_headers:
+        return []
+    try:
+        cxx = subprocess.run([go_binary(), "env", "CXX"], capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL).stdout.split()
+    except (OSError, subprocess.TimeoutExpired, ToolError):
+        cxx = []
+    if not cxx or not shutil.which(cxx[0]):
+        return list(spec.needs_headers)
+    missing = []
+    for header in spec.needs_headers:
+        try:
+            ok = subprocess.run([*cxx, "-E", "-x", "c++", "-", "-o", os.devnull], input=f"#include <{header}>\n",
+                                capture_output=True, text=True, timeout=60).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            missing.append(header)
+    return missing
+
+
 def build_command(spec: GoTool, out_dir: Path, root: Path = REPO_ROOT) -> tuple[list[str], dict[str, str], Path]:
     """``(argv, environment, working directory)`` of the build: shown in errors, used by tests."""
     go = go_binary()
-    env = {**os.environ, "CGO_ENABLED": "0", "GO111MODULE": "on"}
+    env = {**os.environ, "CGO_ENABLED": "1" if spec.cgo else "0", "GO111MODULE": "on"}
     common = ["-p", BUILD_JOBS, "-trimpath", "-ldflags", spec.rendered_ldflags]
     if spec.tags:
         common += ["-tags", ",".join(spec.tags)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gotools
-from .errors import UsageError
+from .errors import ToolError, UsageError
 from .gotools import GoTool, Progress, go_binary, lock, reported_version, tool_dir  # noqa: F401  (public API)
 from .paths import REPO_ROOT, cache_dir
 
@@ -115,7 +115,38 @@ def ensure_tool(name: str) -> Path:
     return resolve(name).path
 
 
+def resolve_optional(name: str, specs: dict[str, GoTool] | None = None) -> Tool | None:
+    """The cached build of the optional tool ``name`` (``optional = true``) if it was built and is the pinned
+    build, else None; never builds (:func:`resolve_all` does, where it can)."""
+    specs = specs if specs is not None else load_specs()
+    spec = specs[name]
+    with lock(spec.lock_name):
+        found = gotools.cached(spec, progress=lambda message: None)
+    return Tool(spec, found[spec.binaries[0]], "cache") if found else None
+
+
 def resolve_all(*, build_missing: bool = True, progress: Progress = gotools.stderr) -> list[Tool]:
+    """Every tool of tools.toml, built if missing. An optional tool (``optional = true``) is built only where
+    its ``needs_headers`` compile, and one that cannot be built is left out with a note: nothing needs it."""
     specs = load_specs()
-    return [resolve(n, build_missing=build_missing, progress=progress, specs=specs) for n in specs]
+    tools = []
+    for name, spec in specs.items():
+        if not spec.optional:
+            tools.append(resolve(name, build_missing=build_missing, progress=progress, specs=specs))
+            continue
+        found = resolve_optional(name, specs)
+        if found is None and build_missing:
+            missing = gotools.missing_headers(spec)
+            if missing:
+                progress(f"{name}: optional, not built: the C++ compiler (go env CXX) cannot include "
+                         f"{', '.join(missing)} ({spec.where} says which packages provide them)")
+                continue
+            try:
+                found = resolve(name, progress=progress, specs=specs)
+            except ToolError as exc:
+                progress(f"{name}: optional, not built: {exc.message.splitlines()[0]}")
+                continue
+        if found is not None:
+            tools.append(found)
+    return tools
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,49 @@ def test_the_tools_run_with_the_pipelines_gogc_unless_the_user_sets_one(monkeypa
     assert tool_env(tmp_path)["GOGC"] == gotools.RUN_GOGC == "400"
     monkeypatch.setenv("GOGC", "100")
     assert tool_env(tmp_path)["GOGC"] == "100" and gotools.run_env({"A": "b"}) == {"A": "b", "GOGC": "100"}
+
+
+def test_an_optional_cgo_build_is_pinned_with_cgo_and_its_headers(monkeypatch):
+    """gitleaks-re2-system links the system's RE2: built with CGO_ENABLED=1 and both tags, and a build without
+    cgo (or the portable builds) is not it."""
+    import dataclasses
+
+    spec = toolchain.load_specs()["gitleaks-re2-system"]
+    assert spec.optional and spec.cgo and spec.needs_headers == ("re2/re2.h",)
+    argv, env, _ = gotools.build_command(spec, gotools.tool_dir(spec))
+    assert env["CGO_ENABLED"] == "1" and argv[argv.index("-tags") + 1] == "gore2regex,re2_cgo"
+    assert gotools.build_command(toolchain.load_specs()["gitleaks"], Path("/x"))[1]["CGO_ENABLED"] == "0"
+    same_tags = dataclasses.replace(toolchain.load_specs()["gitleaks"], cgo=True)
+    assert gotools.check(same_tags, toolchain.resolve("gitleaks").path) == \
+        "was built without cgo (CGO_ENABLED=1 is pinned)"
+    assert gotools.check(spec, toolchain.resolve("gitleaks-re2").path) == \
+        "was built with tags 'gore2regex', not 'gore2regex,re2_cgo'"
+
+
+def test_the_compiler_decides_which_headers_are_missing(monkeypatch):
+    import dataclasses
+
+    spec = dataclasses.replace(toolchain.load_specs()["gitleaks-re2-system"],
+                               needs_headers=("stdio.h", "no/such/dox-header.h"))
+    if not shutil.which("c++") and not shutil.which("g++"):
+        pytest.skip("no C++ compiler on this machine")  # then every header is missing: the case below
+    monkeypatch.delenv("CXX", raising=False)
+    assert gotools.missing_headers(spec) == ["no/such/dox-header.h"]
+    monkeypatch.setenv("CXX", "/nonexistent/dox-c++")  # go env CXX follows $CXX: no compiler, nothing included
+    assert gotools.missing_headers(spec) == ["stdio.h", "no/such/dox-header.h"]
+    assert gotools.missing_headers(dataclasses.replace(spec, needs_headers=())) == []
+
+
+def test_an_optional_tool_that_cannot_be_built_is_left_out_with_a_note(tmp_path, monkeypatch):
+    """Nothing depends on an optional build: resolve_all names what is missing and goes on, building nothing."""
+    notes: list[str] = []
+    monkeypatch.setattr(toolchain, "resolve_optional", lambda name, specs=None: None)
+    monkeypatch.setattr(gotools, "missing_headers", lambda spec: list(spec.needs_headers))
+    built = []
+    real = toolchain.resolve
+    monkeypatch.setattr(toolchain, "resolve", lambda name, **kw: built.append(name) or real(name, **kw))
+    tools = toolchain.resolve_all(progress=notes.append)
+    assert "gitleaks-re2-system" not in {t.name for t in tools} and "gitleaks-re2-system" not in built
+    assert {"helm", "kustomize", "gitleaks", "gitleaks-re2"} <= {t.name for t in tools}
+    assert notes == ["gitleaks-re2-system: optional, not built: the C++ compiler (go env CXX) cannot include "
+                     "re2/re2.h (tools.toml [tools.gitleaks-re2-system] says which packages provide them)"]

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from doxops import toolchain
 from doxops.errors import UsageError
 from doxops.validate.rules import no_credentials
 from tests.validate.helpers import FIXTURES, config, run_rule
@@ -143,9 +144,10 @@ def test_a_literal_env_value_under_a_credential_name_fails_at_its_value():
         assert "Xk9#mP2" in text and "Xk9#mP2" not in d.message and "Zq8vN3" not in d.message
 
 
-def test_both_gitleaks_builds_find_the_same_credentials(tmp_path: Path, monkeypatch):
-    """Small scans use Go's regexp, large ones RE2 (RE2_FROM): the same rules must give the same answers. Every
-    fixture of this rule and of the e2e/diff secrets, plus the rendered environments, scanned by each build."""
+def test_every_gitleaks_build_finds_the_same_credentials(tmp_path: Path, monkeypatch):
+    """Small scans use Go's regexp, large ones RE2 (RE2_FROM), and where it was built the system-RE2 build
+    answers both: the same rules must give the same answers. Every fixture of this rule and of the e2e/diff
+    secrets, plus the rendered environments, scanned by each build."""
     from doxops.paths import REPO_ROOT
 
     paths = sorted((FIXTURES / "no-credentials").glob("*.yaml")) + sorted((REPO_ROOT / "rendered").rglob("*.yaml"))
@@ -162,12 +164,16 @@ def test_both_gitleaks_builds_find_the_same_credentials(tmp_path: Path, monkeypa
     monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})  # every scan cold, nothing stored
     monkeypatch.setattr(no_credentials, "_store", lambda answers: None)
     answers = {}
-    for name, threshold in (("gitleaks", 10**9), ("gitleaks-re2", 0)):
+    builds = [("gitleaks", 10**9, False), ("gitleaks-re2", 0, False)]
+    if toolchain.resolve_optional("gitleaks-re2-system") is not None:
+        builds.append(("gitleaks-re2-system", 10**9, True))
+    for name, threshold, system in builds:
         monkeypatch.setattr(no_credentials, "RE2_FROM", threshold)
+        monkeypatch.setattr(no_credentials, "SYSTEM_RE2", system)
         monkeypatch.setattr(no_credentials, "_MEMO", {})
         assert no_credentials._gitleaks(len(paths)).spec.name == name
         answers[name] = no_credentials.scan(paths, list(conf["disableRules"]), list(conf["ignoreKeys"]))
-    assert answers["gitleaks"] == answers["gitleaks-re2"]
+    assert all(found == answers["gitleaks"] for found in answers.values()), {n: len(a) for n, a in answers.items()}
     # every planted line, and both of the Latin-1 file's: so the comparison compares findings
     assert len([f for f in answers["gitleaks"] if f[0] == planted]) == 6
     assert [(line, kind) for path, line, kind in answers["gitleaks"] if path == latin1] == \
@@ -192,3 +198,24 @@ def test_files_of_one_content_are_scanned_once_and_each_reported(tmp_path: Path,
     found = no_credentials.scan(paths + [other])
     assert sorted(found) == sorted([(p, 2, "github-pat") for p in paths] + [(other, 1, "github-pat")])
     assert len(given) == 1 and len(given[0]) == 2  # three copies and one other file: two inputs
+
+
+def test_an_optional_build_that_no_longer_runs_gives_way_to_a_portable_one(tmp_path: Path, monkeypatch, capsys):
+    """The system-RE2 build links libre2 at run time: if the library went away, the scan says so once and runs
+    with a portable build; its answers are the portable build's."""
+    from doxops import toolchain
+
+    spec = toolchain.load_specs()["gitleaks-re2-system"]
+    broken = tmp_path / "gitleaks"
+    broken.write_text("#!/bin/sh\necho 'gitleaks: error while loading shared libraries: libre2.so.9' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(no_credentials, "SYSTEM_RE2", True)
+    monkeypatch.setattr(toolchain, "resolve_optional", lambda name, specs=None: toolchain.Tool(spec, broken, "cache"))
+    monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})
+    monkeypatch.setattr(no_credentials, "_store", lambda answers: None)
+    monkeypatch.setattr(no_credentials, "_MEMO", {})
+    found = no_credentials.scan([FAIL])
+    assert [(line, kind) for _, line, kind in found][:2] == [(6, "url-basic-auth"), (7, "generic-api-key")]
+    err = capsys.readouterr().err
+    assert f"validate: {broken} failed (gitleaks: error while loading shared libraries: libre2.so.9)" in err
+    assert "scanning with the portable gitleaks build" in err

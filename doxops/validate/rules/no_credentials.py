@@ -58,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,11 +100,25 @@ CONF = defaults(Options)
 RE2_FROM = 1000
 
 
-def _gitleaks(files: int = 0):
-    """The pinned gitleaks for a scan of ``files`` files (built on first use): Go's regexp below
-    :data:`RE2_FROM`, RE2 from there on. Both builds are the same module and version, so the same rules."""
+#: The optional build linked with the system's RE2 (tools.toml [tools.gitleaks-re2-system]) answers every scan
+#: where it was built (``./dox tools``): it starts like the Go regexp build and scans like the RE2 one. False:
+#: only the two portable builds (tests compare all three).
+SYSTEM_RE2 = True
+
+
+def _gitleaks(files: int = 0, portable: bool = False):
+    """The pinned gitleaks for a scan of ``files`` files: the system-RE2 build if it was built (never built
+    here), else (or with ``portable``) Go's regexp below :data:`RE2_FROM` and RE2 from there on, built on first
+    use. Every build is the same module and version, so the same rules."""
     from ... import toolchain  # noqa: PLC0415
 
+    if SYSTEM_RE2 and not portable:
+        try:
+            found = toolchain.resolve_optional("gitleaks-re2-system")
+        except (ToolError, UsageError, KeyError):  # a broken entry is the portable builds' business
+            found = None
+        if found is not None:
+            return found
     return toolchain.resolve("gitleaks-re2" if files >= RE2_FROM else "gitleaks")
 
 
@@ -306,7 +321,8 @@ def _scan(paths: list[Path], disable_rules, ignore_keys, locked: bool = False) -
     _check_rules(disable_rules)  # an unknown rule is a usage error before anything is read
     own_code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # a changed rule invalidates answers
     specs = toolchain.load_specs()
-    builds = [(specs[name].version, specs[name].tags) for name in ("gitleaks", "gitleaks-re2")]  # either may answer
+    builds = [(specs[name].version, specs[name].tags)  # any of them may answer
+              for name in ("gitleaks", "gitleaks-re2", "gitleaks-re2-system") if name in specs]
     settings = json.dumps([builds, CONFIG.read_text(), sorted(disable_rules), sorted(ignore_keys), own_code])
     salt = hashlib.sha256(settings.encode()).hexdigest()[:16]
     keyed: list[tuple[Path, str]] = []
@@ -355,7 +371,7 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str],
     import subprocess  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
-    binary = _gitleaks(len(paths)).path
+    tool = _gitleaks(len(paths))
     with tempfile.TemporaryDirectory(prefix="dox-gitleaks-", dir=_scratch_base()) as tmp:
         root = Path(tmp) / "files"
         root.mkdir()
@@ -367,7 +383,7 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str],
         config = Path(tmp) / "gitleaks.toml"
         config.write_text(_config_text(ignore_keys))
         report = Path(tmp) / "report.json"
-        argv = [str(binary), "dir", str(root), "--follow-symlinks", "--config", str(config),
+        argv = ["dir", str(root), "--follow-symlinks", "--config", str(config),
                 "--gitleaks-ignore-path", tmp, "--redact", "--no-banner", "--no-color", "--log-level", "error",
                 "--exit-code", "0", "--report-format", "json", "--report-path", str(report)]
         if disable_rules:
@@ -375,7 +391,17 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str],
         from ... import gotools  # noqa: PLC0415
 
         env = gotools.run_env({k: v for k, v in os.environ.items() if not k.startswith("GITLEAKS_")})
-        proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        binary = tool.path
+        proc = subprocess.run([str(binary), *argv], cwd=tmp, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0 and tool.spec.optional:
+            # The system's libre2 changed or went away since the build: say so once, scan with a portable build.
+            reason = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            print(f"validate: {binary} failed ({reason}); scanning with the portable gitleaks build. Run "
+                  "`./dox tools` to rebuild or drop the optional build", file=sys.stderr, flush=True)
+            binary = _gitleaks(len(paths), portable=True).path
+            proc = subprocess.run([str(binary), *argv], cwd=tmp, env=env, capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL)
         try:
             if proc.returncode != 0:
                 raise ValueError(f"exit {proc.returncode}")
