@@ -106,6 +106,16 @@ def _sample(what: str, scratch: Scratch, directory: Path, cache: Path | None = N
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _scanner() -> str:
+    """Which gitleaks build the credential scans of this run use (the optional system-RE2 one where it was built:
+    the figures depend on it)."""
+    from ..validate.rules import no_credentials  # noqa: PLC0415
+
+    small, large = no_credentials._gitleaks(1), no_credentials._gitleaks(no_credentials.RE2_FROM)
+    return small.name if small.name == large.name else f"{small.name} (below {no_credentials.RE2_FROM} files), " \
+        f"{large.name} (from {no_credentials.RE2_FROM})"
+
+
 def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: int = DEFAULT_RESOURCES,
         out: Path | None = None, progress: Progress = _stderr, command: str = "./dox bench") -> dict:
     from ..cluster import binaries  # noqa: PLC0415
@@ -116,7 +126,8 @@ def run(repeat: int = 3, scales: tuple[int, ...] = DEFAULT_SCALES, resources: in
     server_binaries = binaries.ensure(["kubernetes", "etcd"]).paths
     results: dict = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                      "cores": os.cpu_count(), "load_start": _load(), "repeat": repeat, "command": command,
-                     "python": sys.version.split()[0], "resources": resources, "scales": list(scales)}
+                     "python": sys.version.split()[0], "resources": resources, "scales": list(scales),
+                     "scanner": _scanner()}
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="dox-bench-") as tmp:
         work = Path(tmp)

@@ -67,6 +67,8 @@ def table(results: dict) -> str:
     lines.append(f"\n{results['cores']} cores, load average {results['load_start']} at the start and "
                  f"{results['load_end']} at the end; medians of {results['repeat']} runs, pipeline and bare tools "
                  f"alternating; `{results['command']}` on {results['date']}")
+    if results.get("scanner"):
+        lines.append(f"credential scanner: {results['scanner']}")
     lines.append("JSON, README table and plot: " + ", ".join(results["files"].values()))
     return "\n".join(lines)
 
@@ -80,6 +82,8 @@ def markdown(results: dict) -> str:
               "|---|---|---|---|"]
     for s in results.get("scaling", []):
         lines.append(f"| {s['environments']} | {s['seconds']:.2f} | {s['per_env_s']:.3f} | {s['peak_total_mb']:.0f} |")
+    if results.get("scanner"):
+        lines += ["", f"Credential scanner: {results['scanner']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -127,6 +127,8 @@ def test_the_readme_table_is_written_from_the_results(results):
     table = markdown(results)
     for row in results["rows"]:
         assert f"| {row['label']} | {row['target']} | {row['figure']} | {row['met']} |" in table
+    # the figures depend on which gitleaks build scanned: the results and the table say it
+    assert results["scanner"] == bench._scanner() and f"Credential scanner: {results['scanner']}." in table
 
 
 def test_a_scan_sample_starts_with_no_answers_but_with_the_built_scanner(own_cache, tmp_path):
