@@ -50,10 +50,11 @@ CHECK = "buildinfo-1"
 
 
 #: Go's garbage-collector target for the pinned tools the pipeline runs (helm and kustomize for a render,
-#: gitleaks for a scan; not the tool builds): a short-lived process that collects at 5x its live heap instead of
-#: 2x spends less CPU. Measured on 2 cores, medians of 7: `kustomize build` of prod (helm included) 0.28 s of
-#: CPU with Go's default (100) against 0.19-0.22 s; gitleaks over the sources 0.31 s against 0.26 s; peak
-#: memory stays below 100 MB for either. A GOGC already in the environment is kept. No output changes: the
+#: gitleaks for a scan, kubeconform for validation; not the tool builds): a short-lived process that collects at
+#: 5x its live heap instead of 2x spends less CPU. Measured on 2 cores, medians of 7: `kustomize build` of prod
+#: (helm included) 0.28 s of CPU with Go's default (100) against 0.19-0.22 s; gitleaks over the sources 0.31 s
+#: against 0.26 s; kubeconform over both environments' 72 files 0.136 s against 0.121 s (11 runs); peak
+#: memory stays below 100 MB for each. A GOGC already in the environment is kept. No output changes: the
 #: collector decides when memory is reclaimed, never what a program computes.
 RUN_GOGC = "400"
 

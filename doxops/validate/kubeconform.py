@@ -9,7 +9,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import schemas, toolchain
+from .. import gotools, schemas, toolchain
 from ..errors import ToolError
 from ..paths import relative
 from .diagnostics import Diagnostic
@@ -65,8 +65,9 @@ def results(files: list[Path], kubernetes_version: str) -> list[dict]:
     other than 0 (all valid) or 1 (some invalid)."""
     tool = toolchain.resolve("kubeconform")
     schema_set = schemas.schema_set(kubernetes_version)
-    proc = subprocess.run(command(tool.path, schema_set, kubernetes_version, files),
-                          capture_output=True, text=True, env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+    env = gotools.run_env({**os.environ, "HOME": os.environ.get("HOME", "/tmp")})  # GOGC: gotools.RUN_GOGC
+    proc = subprocess.run(command(tool.path, schema_set, kubernetes_version, files), capture_output=True, text=True,
+                          env=env)
     try:
         report = json.loads(proc.stdout)
     except ValueError:

@@ -184,6 +184,20 @@ def test_the_tools_run_with_the_pipelines_gogc_unless_the_user_sets_one(monkeypa
     assert tool_env(tmp_path)["GOGC"] == gotools.RUN_GOGC == "400"
     monkeypatch.setenv("GOGC", "100")
     assert tool_env(tmp_path)["GOGC"] == "100" and gotools.run_env({"A": "b"}) == {"A": "b", "GOGC": "100"}
+    # kubeconform too: the environment its run gets
+    import subprocess
+
+    from doxops.validate import kubeconform
+
+    seen = {}
+
+    def fake_run(argv, **kwargs):
+        seen.update(kwargs["env"])
+        return subprocess.CompletedProcess(argv, 0, stdout='{"resources": []}', stderr="")
+
+    monkeypatch.setattr(kubeconform.subprocess, "run", fake_run)
+    monkeypatch.delenv("GOGC", raising=False)
+    assert kubeconform.results([tmp_path / "x.yaml"], "1.36.1") == [] and seen["GOGC"] == "400"
 
 
 def test_an_optional_cgo_build_is_pinned_with_cgo_and_its_headers(monkeypatch):
