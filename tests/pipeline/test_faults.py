@@ -96,3 +96,31 @@ def test_full_disk_while_writing_leaves_the_previous_output(repo_copy, monkeypat
     monkeypatch.setattr(os, "write", real_write)
     assert tree(repo_copy / "rendered") == before
     assert not [p for p in (repo_copy / "rendered").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_failed_write_or_fsync_closes_every_file_and_leaves_no_tree(tmp_path, monkeypatch, failing):
+    """The files of a tree are fsynced together from a few threads: an error there (EIO after a lost disk, a
+    quota reached at writeback) is raised from write_tree like a failed write, with no descriptor left open."""
+    from doxops.render import write
+
+    files = {f"workloads/configmap-{i:03}.yaml": f"kind: ConfigMap\nmetadata: {{name: c{i}}}\n" for i in range(150)}
+    real = getattr(os, failing)
+    calls = {"n": 0}
+
+    def fail_once(fd, *args):
+        calls["n"] += 1
+        if calls["n"] == 70:  # in the second batch of FSYNC_BATCH files
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, *args)
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, failing, fail_once)
+    with pytest.raises(OSError, match="Input/output error"):
+        write.write_tree(tmp_path / "new", files)
+    monkeypatch.setattr(os, failing, real)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    write.write_tree(tmp_path / "whole", files)  # and without the fault, every file, each with its text
+    assert {str(p.relative_to(tmp_path / "whole")): p.read_text() for p in (tmp_path / "whole").rglob("*.yaml")} \
+        == files
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "whole").rglob("*.yaml")} == {"0o644"}
