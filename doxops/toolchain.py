@@ -117,11 +117,11 @@ def ensure_tool(name: str) -> Path:
 
 def resolve_optional(name: str, specs: dict[str, GoTool] | None = None) -> Tool | None:
     """The cached build of the optional tool ``name`` (``optional = true``) if it was built and is the pinned
-    build, else None; never builds (:func:`resolve_all` does, where it can)."""
+    build, else None; never builds (:func:`resolve_all` does, where it can). Takes no lock: a build publishes
+    its directory in one rename, so a scan never waits for ``./dox tools`` building it elsewhere."""
     specs = specs if specs is not None else load_specs()
     spec = specs[name]
-    with lock(spec.lock_name):
-        found = gotools.cached(spec, progress=lambda message: None)
+    found = gotools.cached(spec, progress=lambda message: None)
     return Tool(spec, found[spec.binaries[0]], "cache") if found else None
 
 
