@@ -161,9 +161,77 @@ def preflight(directory: Path, root: Path = REPO_ROOT) -> None:
 #: in ``./dox render validate``, :mod:`doxops.direct`) then runs while the build keeps the cores busy.
 BUILDING = threading.Event()
 
+#: The one question kustomize asks helm before inflating each chart (its check that helm is v3 or later).
+VERSION_QUESTION = ("version", "--short")
+_ANSWERS_LOCK = threading.Lock()
+
+
+def recorded_version(helm: Path) -> str | None:
+    """What ``helm version --short`` prints on standard output, asked of ``helm`` itself once per binary (its
+    path, size and modification time) and kept in the cache (``helm-answers/``); None when it fails or prints
+    on standard error (then nothing is answered for it)."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from ..paths import cache_dir  # noqa: PLC0415
+
+    binary = helm.resolve()
+    st = binary.stat()
+    identity = {"path": str(binary), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "argv": list(VERSION_QUESTION)}
+    record = cache_dir() / "helm-answers" / (hashlib.sha256(str(binary).encode()).hexdigest()[:16] + ".json")
+    with _ANSWERS_LOCK:
+        try:
+            kept = json.loads(record.read_text())
+            if kept.get("identity") == identity:
+                return kept.get("stdout")
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            with tempfile.TemporaryDirectory(prefix="dox-helm-version-") as home:
+                proc = subprocess.run([str(binary), *VERSION_QUESTION], capture_output=True, text=True, timeout=60,
+                                      stdin=subprocess.DEVNULL, env=tool_env(Path(home)))
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        stdout = proc.stdout if proc.returncode == 0 and not proc.stderr else None
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            tmp = record.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"identity": identity, "stdout": stdout}))
+            tmp.replace(record)
+        except OSError:
+            pass  # a read-only cache: asked again next time
+        return stdout
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def helm_command(helm: Path, home: Path) -> Path:
+    """What kustomize runs as helm (``--helm-command``): a two-branch sh script in ``home`` that answers
+    kustomize's ``helm version --short`` with :func:`recorded_version` and runs ``helm`` itself for every other
+    call, so each chart costs one helm start, not two (helm takes about 35 ms to start: its Kubernetes client
+    packages' init). ``helm`` itself when no answer was recorded. The output is byte for byte the same
+    (tests/pipeline/test_render_meaning.py builds both ways)."""
+    answer = recorded_version(helm)
+    if answer is None:
+        return helm
+    script = home / "helm"
+    if not script.exists():
+        text = ("#!/bin/sh\n# Written by dox render (doxops/render/tools.py): kustomize's one version question,\n"
+                "# answered with what the helm below printed for it; every other call runs that helm.\n"
+                f'if [ "$#" -eq 2 ] && [ "$1" = {VERSION_QUESTION[0]} ] && [ "$2" = {VERSION_QUESTION[1]} ]; then\n'
+                f"    printf '%s' {_quoted(answer)}\n    exit 0\nfi\n"
+                f'exec {_quoted(str(helm))} "$@"\n')
+        tmp = home / f".helm.{threading.get_ident()}.tmp"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(script)
+    return script
+
 
 def build_stream(directory: Path, tools: dict[str, Path], home: Path, root: Path = REPO_ROOT) -> str:
-    command = kustomize_command(tools["kustomize"], tools["helm"], directory)
+    command = kustomize_command(tools["kustomize"], helm_command(tools["helm"], home), directory)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
                           env=tool_env(home)) as started:
         BUILDING.set()
