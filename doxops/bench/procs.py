@@ -50,7 +50,9 @@ class Scratch:
 
     def clear(self) -> None:
         """Make the next run cold: no render, validation, diff, credential-scan or API-server answers.
-        (The API server's parsed CRD sources stay, like the schemas the bare kubeconform reads.)"""
+        (The API server's parsed CRD sources stay, like the schemas the bare kubeconform reads; so do what the
+        tools' set-up keeps once per binary, as the built tools do: their check stamps, helm's recorded answer
+        to kustomize's version question (``helm-answers/``), and the compiled bytecode.)"""
         shutil.rmtree(self.root / ".dox", ignore_errors=True)
         shutil.rmtree(self.cache / "secret-scan", ignore_errors=True)
         for answers in (self.cache / "apiserver").glob("??"):
