@@ -116,13 +116,16 @@ def from_table(section: str, name: str, table: dict, source: Path) -> GoTool:
         missing.append("packages")
     if missing:
         raise UsageError(f"{source}: [{section}.{name}] lacks {', '.join(missing)}")
+    for key in ("cgo", "optional"):
+        if not isinstance(table.get(key, False), bool):
+            raise UsageError(f"{source}: [{section}.{name}] {key} = {table[key]!r}: write true or false")
     return GoTool(
         section=section, name=name, version=table["version"],
         binaries=tuple(table.get("binaries", (name,))), ldflags=tuple(table.get("ldflags", ())),
         version_args=tuple(table["version_args"]), version_regex=table["version_regex"],
         module=table.get("module"), gobuild=table.get("gobuild"), packages=tuple(table.get("packages", ())),
-        tags=tuple(table.get("tags", ())), cgo=bool(table.get("cgo", False)),
-        optional=bool(table.get("optional", False)), needs_headers=tuple(table.get("needs_headers", ())),
+        tags=tuple(table.get("tags", ())), cgo=table.get("cgo", False),
+        optional=table.get("optional", False), needs_headers=tuple(table.get("needs_headers", ())),
         version_args_of=dict(table.get("version_args_of", {})),
     )
 
@@ -280,9 +283,12 @@ def _stamp(spec: GoTool, directory: Path, root: Path) -> dict:
     for binary in spec.binaries:
         st = (directory / binary).stat()
         files[binary] = [st.st_size, st.st_mtime_ns]
-    # the tags: a build with other tags (or none) is checked again, and rebuilt
-    return {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files,
-            "tags": list(spec.tags)}
+    # the tags (and cgo, for a table that asks for it): a build made otherwise is checked again, and rebuilt
+    stamp = {"check": CHECK, "version": spec.version, "wrapper": wrapper_digest(spec, root), "files": files,
+             "tags": list(spec.tags)}
+    if spec.cgo:
+        stamp["cgo"] = True
+    return stamp
 
 
 def _read_json(path: Path) -> dict:

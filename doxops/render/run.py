@@ -17,7 +17,7 @@ from ..errors import Findings, ToolError, UsageError
 from ..paths import REPO_ROOT, relative
 from .cache import cache_write, tree_hash, up_to_date
 from .serialise import file_names, file_text, normalise
-from .sources import check_containment, shaping_digest, targets
+from .sources import check_containment, forget_digests, shaping_digest, targets
 from .tools import build_stream, check_patches_applied, preflight
 from .write import (RENDERED, Progress, checkpoint, cleanup_stale, orphans, render_lock, replace_dir, result_line, stderr_progress,
                     write_tree)
@@ -98,8 +98,9 @@ def render_all(envs: list[Environment], *, root: Path = REPO_ROOT, write: bool =
         return EnvResult(env, files, time.monotonic() - started)
 
     with contextlib.ExitStack() as stack:
+        if write and stack.enter_context(render_lock(root, progress)):
+            forget_digests()  # another render ran while this one waited: read the sources again
         if write:
-            stack.enter_context(render_lock(root, progress))
             rendered.mkdir(exist_ok=True)
             cleanup_stale(rendered)
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dox-render-")))

@@ -133,6 +133,13 @@ def walks_remembered() -> Iterator[None]:
             _WALKS, _DIGESTS = None, None
 
 
+def forget_digests() -> None:
+    """Within :func:`walks_remembered`: drop the digests taken so far (the render waited for another render's
+    lock, so the sources may have changed since); the next :func:`shaping_digest` reads them again."""
+    if _DIGESTS is not None:
+        _DIGESTS.clear()
+
+
 def remember_digest(root: Path, env: Environment, digest: str) -> None:
     """Within :func:`walks_remembered`: ``digest`` is ``env``'s :func:`shaping_digest` in ``root``, taken moments
     ago by the caller (the cached path's check, :mod:`doxops.noop`). Outside, nothing is kept."""

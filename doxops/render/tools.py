@@ -40,7 +40,8 @@ def tool_env(home: Path) -> dict[str, str]:
 
 
 def kustomize_command(kustomize: Path, helm: Path, directory: Path) -> list[str]:
-    """The exact command, shown in the README and used by the benchmark's bare run."""
+    """The exact command, shown in the README and used by the benchmark's bare run (the render gives
+    :func:`helm_command` as ``helm``: the same output, one helm start per chart)."""
     return [
         str(kustomize), "build", "--enable-helm", "--helm-command", str(helm),
         "--load-restrictor", "LoadRestrictionsNone", str(directory),
@@ -166,36 +167,43 @@ VERSION_QUESTION = ("version", "--short")
 _ANSWERS_LOCK = threading.Lock()
 
 
+def _answers_dir() -> Path:
+    from ..paths import cache_dir  # noqa: PLC0415
+
+    return cache_dir() / "helm-answers"
+
+
 def recorded_version(helm: Path) -> str | None:
     """What ``helm version --short`` prints on standard output, asked of ``helm`` itself once per binary (its
-    path, size and modification time) and kept in the cache (``helm-answers/``); None when it fails or prints
-    on standard error (then nothing is answered for it)."""
+    path, inode, size, modification and change times) and kept in the cache (``helm-answers/``). None when it
+    fails, writes to standard error or prints what is not text; a failure is not kept (asked again next time)."""
     import hashlib  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    from ..paths import cache_dir  # noqa: PLC0415
-
     binary = helm.resolve()
     st = binary.stat()
-    identity = {"path": str(binary), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "argv": list(VERSION_QUESTION)}
-    record = cache_dir() / "helm-answers" / (hashlib.sha256(str(binary).encode()).hexdigest()[:16] + ".json")
+    identity = {"path": str(binary), "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                "ctime_ns": st.st_ctime_ns, "argv": list(VERSION_QUESTION)}
+    record = _answers_dir() / (hashlib.sha256(str(binary).encode()).hexdigest()[:16] + ".json")
     with _ANSWERS_LOCK:
         try:
             kept = json.loads(record.read_text())
-            if kept.get("identity") == identity:
-                return kept.get("stdout")
+            if kept.get("identity") == identity and isinstance(kept.get("stdout"), str):
+                return kept["stdout"]
         except (OSError, ValueError, AttributeError):
             pass
         try:
             with tempfile.TemporaryDirectory(prefix="dox-helm-version-") as home:
-                proc = subprocess.run([str(binary), *VERSION_QUESTION], capture_output=True, text=True, timeout=60,
+                proc = subprocess.run([str(binary), *VERSION_QUESTION], capture_output=True, timeout=60,
                                       stdin=subprocess.DEVNULL, env=tool_env(Path(home)))
-        except (OSError, subprocess.TimeoutExpired):
+            stdout = proc.stdout.decode("utf-8")
+        except (OSError, subprocess.TimeoutExpired, UnicodeDecodeError):
             return None
-        stdout = proc.stdout if proc.returncode == 0 and not proc.stderr else None
+        if proc.returncode != 0 or proc.stderr or not stdout or "\0" in stdout:
+            return None
         try:
             record.parent.mkdir(parents=True, exist_ok=True)
-            tmp = record.with_suffix(f".{os.getpid()}.tmp")
+            tmp = record.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps({"identity": identity, "stdout": stdout}))
             tmp.replace(record)
         except OSError:
@@ -207,31 +215,38 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def helm_command(helm: Path, home: Path) -> Path:
-    """What kustomize runs as helm (``--helm-command``): a two-branch sh script in ``home`` that answers
-    kustomize's ``helm version --short`` with :func:`recorded_version` and runs ``helm`` itself for every other
-    call, so each chart costs one helm start, not two (helm takes about 35 ms to start: its Kubernetes client
-    packages' init). ``helm`` itself when no answer was recorded. The output is byte for byte the same
-    (tests/pipeline/test_render_meaning.py builds both ways)."""
+def helm_command(helm: Path) -> Path:
+    """What kustomize runs as helm (``--helm-command``): a two-branch sh script that answers kustomize's
+    ``helm version --short`` with :func:`recorded_version` and runs ``helm`` itself for every other call, so each
+    chart costs one helm start, not two (helm takes about 35 ms to start: its Kubernetes client packages' init).
+    The script lives in the cache beside the record (where the built tools run from, never a temporary directory
+    that may be mounted noexec), one per helm binary, rewritten when what it should say changes. ``helm`` itself
+    when no answer was recorded or the script cannot be written. The output is byte for byte the same
+    (tests/pipeline/test_helm_answer.py builds every target both ways)."""
+    import hashlib  # noqa: PLC0415
+
     answer = recorded_version(helm)
     if answer is None:
         return helm
-    script = home / "helm"
-    if not script.exists():
-        text = ("#!/bin/sh\n# Written by dox render (doxops/render/tools.py): kustomize's one version question,\n"
-                "# answered with what the helm below printed for it; every other call runs that helm.\n"
-                f'if [ "$#" -eq 2 ] && [ "$1" = {VERSION_QUESTION[0]} ] && [ "$2" = {VERSION_QUESTION[1]} ]; then\n'
-                f"    printf '%s' {_quoted(answer)}\n    exit 0\nfi\n"
-                f'exec {_quoted(str(helm))} "$@"\n')
-        tmp = home / f".helm.{threading.get_ident()}.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        tmp.replace(script)
+    text = ("#!/bin/sh\n# Written by dox render (doxops/render/tools.py): kustomize's one version question,\n"
+            "# answered with what the helm below printed for it; every other call runs that helm.\n"
+            f'if [ "$#" -eq 2 ] && [ "$1" = {VERSION_QUESTION[0]} ] && [ "$2" = {VERSION_QUESTION[1]} ]; then\n'
+            f"    printf '%s' {_quoted(answer)}\n    exit 0\nfi\n"
+            f'exec {_quoted(str(helm.resolve()))} "$@"\n')
+    script = _answers_dir() / (hashlib.sha256(text.encode()).hexdigest()[:16] + ".sh")
+    try:
+        if not script.is_file() or script.read_text() != text:
+            tmp = script.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.replace(script)
+    except OSError:
+        return helm
     return script
 
 
 def build_stream(directory: Path, tools: dict[str, Path], home: Path, root: Path = REPO_ROOT) -> str:
-    command = kustomize_command(tools["kustomize"], helm_command(tools["helm"], home), directory)
+    command = kustomize_command(tools["kustomize"], helm_command(tools["helm"]), directory)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
                           env=tool_env(home)) as started:
         BUILDING.set()

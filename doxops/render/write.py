@@ -131,9 +131,14 @@ def write_tree(target: Path, files: dict[str, str]) -> None:
 
 def _sync_batch(pool, batch: list[tuple[int, Path]]) -> None:
     """fsync ``batch``'s descriptors at once, set each file's mode, close them; the first error is raised after
-    every descriptor is closed."""
+    every fsync has returned and every descriptor is closed."""
+    from concurrent.futures import wait  # noqa: PLC0415
+
     try:
-        list(pool.map(lambda item: os.fsync(item[0]), batch))
+        futures = [pool.submit(os.fsync, fd) for fd, _ in batch]
+        wait(futures)  # all of them, failed or not, before any descriptor is closed
+        for future in futures:
+            future.result()
         for _, path in batch:
             os.chmod(path, 0o644)
     finally:
@@ -178,17 +183,20 @@ def cleanup_stale(rendered: Path) -> None:
 
 
 @contextlib.contextmanager
-def render_lock(root: Path, progress: Progress) -> Iterator[None]:
-    """One render per clone at a time; a second one waits and says so."""
+def render_lock(root: Path, progress: Progress) -> Iterator[bool]:
+    """One render per clone at a time; a second one waits and says so. Yields whether it waited (another
+    render ran meanwhile: what was read of the sources before may be out of date)."""
     state = root / STATE_DIR
     state.mkdir(exist_ok=True)
     with open(state / "render.lock", "w") as handle:
+        waited = False
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             progress("render: another render is running in this clone; waiting for it to finish...")
             fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
         try:
-            yield
+            yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

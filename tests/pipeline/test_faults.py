@@ -99,18 +99,23 @@ def test_full_disk_while_writing_leaves_the_previous_output(repo_copy, monkeypat
 
 
 @pytest.mark.parametrize("failing", ["write", "fsync"])
-def test_a_failed_write_or_fsync_closes_every_file_and_leaves_no_tree(tmp_path, monkeypatch, failing):
+def test_a_failed_write_or_fsync_is_raised_with_every_file_closed(tmp_path, monkeypatch, failing):
     """The files of a tree are fsynced together from a few threads: an error there (EIO after a lost disk, a
     quota reached at writeback) is raised from write_tree like a failed write, with no descriptor left open."""
     from doxops.render import write
 
     files = {f"workloads/configmap-{i:03}.yaml": f"kind: ConfigMap\nmetadata: {{name: c{i}}}\n" for i in range(150)}
+    import itertools
+    import threading
+
     real = getattr(os, failing)
-    calls = {"n": 0}
+    calls = itertools.count(1)
+    counting = threading.Lock()  # the fsyncs come from several threads
 
     def fail_once(fd, *args):
-        calls["n"] += 1
-        if calls["n"] == 70:  # in the second batch of FSYNC_BATCH files
+        with counting:
+            n = next(calls)
+        if n == 70:  # in the second batch of FSYNC_BATCH files
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, *args)
 

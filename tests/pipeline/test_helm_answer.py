@@ -30,12 +30,16 @@ def _run(binary: Path, *args: str, home: Path) -> tuple[int, str, str]:
 @pytest.mark.parametrize("args", [("version", "--short"), ("version",), ("version", "--short", "--template",
                                                                              "{{.Version}}"), ("--help",)])
 def test_the_script_says_what_helm_says(helm, tmp_path, args):
-    script = tools.helm_command(helm, tmp_path)
+    from doxops.paths import cache_dir
+
+    script = tools.helm_command(helm)
     assert script != helm and script.read_text().startswith("#!/bin/sh")  # the script, not helm itself
+    assert script.parent == cache_dir() / "helm-answers"  # run from the cache, never from a temporary directory
     assert _run(script, *args, home=tmp_path) == _run(helm, *args, home=tmp_path)
 
 
-@pytest.mark.parametrize("target", ["environments/prod", "environments/minikube", "environments/prod/argocd"])
+@pytest.mark.parametrize("target", ["environments/prod", "environments/minikube", "environments/prod/argocd",
+                                    "environments/minikube/argocd"])
 def test_a_build_through_the_script_is_the_build_through_helm(helm, tmp_path, target):
     directory = REPO_ROOT / target
     kustomize = toolchain.resolve("kustomize").path
@@ -46,7 +50,6 @@ def test_a_build_through_the_script_is_the_build_through_helm(helm, tmp_path, ta
     assert plain.returncode == 0, plain.stderr
     (tmp_path / "answered").mkdir()
     answered = tools.build_stream(directory, {"kustomize": kustomize, "helm": helm}, tmp_path / "answered", REPO_ROOT)
-    assert (tmp_path / "answered" / "helm").exists() or "helmCharts" not in (directory / "kustomization.yaml").read_text()
     assert answered == plain.stdout
 
 
@@ -71,16 +74,23 @@ def test_the_answer_is_asked_once_per_binary_and_again_when_it_changes(tmp_path)
     assert tools.recorded_version(fake) == "v3.0.0-kept\n"
     _fake_helm(fake, "v3.99.2-changed")  # another size: asked again
     assert tools.recorded_version(fake) == "v3.99.2-changed\n"
-    script = tools.helm_command(fake, tmp_path)
+    script = tools.helm_command(fake)
     assert _run(script, "version", "--short", home=tmp_path) == (0, "v3.99.2-changed\n", "")
     assert _run(script, "template", "x", home=tmp_path)[1] == "template template x\n"  # the quoted path runs
+    _fake_helm(fake, "v3.99.3-again")  # a script per answer and binary: the old one is not reused
+    again = tools.helm_command(fake)
+    assert again != script and _run(again, "version", "--short", home=tmp_path)[1] == "v3.99.3-again\n"
 
 
 @pytest.mark.parametrize("code, stderr", [(1, ""), (0, "a warning")])
 def test_a_helm_whose_answer_fails_or_warns_is_run_itself(tmp_path, code, stderr):
+    from doxops.paths import cache_dir
+
     fake = _fake_helm(tmp_path / "helm", "v3.1.0", code=code, stderr=stderr)
     assert tools.recorded_version(fake) is None
-    assert tools.helm_command(fake, tmp_path) == fake
+    assert tools.helm_command(fake) == fake
+    kept = [json.loads(p.read_text()) for p in (cache_dir() / "helm-answers").glob("*.json")]
+    assert str(fake.resolve()) not in {k["identity"]["path"] for k in kept}  # a failure is not kept
 
 
 def test_a_render_starts_helm_once_per_chart(tmp_path):

@@ -82,3 +82,26 @@ def test_one_command_hashes_each_environment_once_and_the_next_command_afresh(re
     assert sources.shaping_digest(repo_copy, prod) != digest and cache.cache_key(prod, repo_copy) != key
     sources.remember_digest(repo_copy, prod, "outside")  # outside a command nothing is kept
     assert sources.shaping_digest(repo_copy, prod) != "outside"
+
+
+def test_a_render_that_waited_for_the_lock_reads_the_sources_again(repo_copy: Path):
+    """Digests handed over before the lock (the cached path's check) are dropped when the render had to wait for
+    another render: the sources may have changed meanwhile."""
+    import fcntl
+    import threading
+
+    from doxops.render import sources
+
+    envs = environments.discover(repo_copy)
+    prod = next(e for e in envs if e.name == "prod")
+    render.render_all(envs, root=repo_copy, progress=lambda message: None)  # the render cache is filled
+    handle = open(repo_copy / ".dox" / "render.lock", "w")
+    fcntl.flock(handle, fcntl.LOCK_EX)  # another render holds the lock for half a second
+    threading.Timer(0.5, lambda: (fcntl.flock(handle, fcntl.LOCK_UN), handle.close())).start()
+    said: list[str] = []
+    with sources.walks_remembered():
+        sources.remember_digest(repo_copy, prod, "digest-from-before-the-wait")
+        [result] = render.render_all([prod], root=repo_copy, progress=said.append)
+        assert sources.shaping_digest(repo_copy, prod) != "digest-from-before-the-wait"
+    assert any("waiting for it to finish" in message for message in said)
+    assert result.cached  # read again, the sources match the cache

@@ -222,8 +222,8 @@ def test_the_compiler_decides_which_headers_are_missing(monkeypatch):
 
     spec = dataclasses.replace(toolchain.load_specs()["gitleaks-re2-system"],
                                needs_headers=("stdio.h", "no/such/dox-header.h"))
-    if not shutil.which("c++") and not shutil.which("g++"):
-        pytest.skip("no C++ compiler on this machine")  # then every header is missing: the case below
+    if not shutil.which("go") or not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("no go or no C++ compiler on this machine")  # then every header is missing: the case below
     monkeypatch.delenv("CXX", raising=False)
     assert gotools.missing_headers(spec) == ["no/such/dox-header.h"]
     monkeypatch.setenv("CXX", "/nonexistent/dox-c++")  # go env CXX follows $CXX: no compiler, nothing included
@@ -244,3 +244,11 @@ def test_an_optional_tool_that_cannot_be_built_is_left_out_with_a_note(tmp_path,
     assert {"helm", "kustomize", "gitleaks", "gitleaks-re2"} <= {t.name for t in tools}
     assert notes == ["gitleaks-re2-system: optional, not built: the C++ compiler (go env CXX) cannot include "
                      "re2/re2.h (tools.toml [tools.gitleaks-re2-system] says which packages provide them)"]
+
+
+def test_cgo_and_optional_must_be_booleans(tmp_path):
+    table = {"module": "example.com/x", "version": "v1.0.0", "version_args": ["version"], "version_regex": "(.*)",
+             "optional": "false"}
+    with pytest.raises(UsageError, match=r"\[tools.x\] optional = 'false': write true or false"):
+        gotools.from_table("tools", "x", table, tmp_path / "tools.toml")
+    assert gotools.from_table("tools", "x", {**table, "optional": True}, tmp_path / "tools.toml").optional is True

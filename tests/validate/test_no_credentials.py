@@ -1,3 +1,4 @@
+import threading
 from pathlib import Path
 
 import pytest
@@ -214,8 +215,36 @@ def test_an_optional_build_that_no_longer_runs_gives_way_to_a_portable_one(tmp_p
     monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})
     monkeypatch.setattr(no_credentials, "_store", lambda answers: None)
     monkeypatch.setattr(no_credentials, "_MEMO", {})
+    monkeypatch.setattr(no_credentials, "_SYSTEM_FAILED", threading.Event())
     found = no_credentials.scan([FAIL])
     assert [(line, kind) for _, line, kind in found][:2] == [(6, "url-basic-auth"), (7, "generic-api-key")]
     err = capsys.readouterr().err
     assert f"validate: {broken} failed (gitleaks: error while loading shared libraries: libre2.so.9)" in err
     assert "scanning with the portable gitleaks build" in err
+    # said once: the rest of the process scans with the portable builds
+    assert no_credentials._gitleaks(1).spec.name == "gitleaks"
+    monkeypatch.setattr(no_credentials, "_MEMO", {})
+    assert no_credentials.scan([FAIL]) == found and capsys.readouterr().err == ""
+
+
+def test_a_binary_that_cannot_start_gives_way_too(tmp_path: Path, monkeypatch, capsys):
+    """The optional build's directory being replaced by ./dox tools (or gone): no crash, a portable scan."""
+    spec = toolchain.load_specs()["gitleaks-re2-system"]
+    monkeypatch.setattr(no_credentials, "SYSTEM_RE2", True)
+    monkeypatch.setattr(toolchain, "resolve_optional",
+                        lambda name, specs=None: toolchain.Tool(spec, tmp_path / "gone" / "gitleaks", "cache"))
+    monkeypatch.setattr(no_credentials, "_cached", lambda keys: {})
+    monkeypatch.setattr(no_credentials, "_store", lambda answers: None)
+    monkeypatch.setattr(no_credentials, "_MEMO", {})
+    monkeypatch.setattr(no_credentials, "_SYSTEM_FAILED", threading.Event())
+    assert [kind for _, _, kind in no_credentials.scan([FAIL])][:1] == ["url-basic-auth"]
+    assert "scanning with the portable gitleaks build" in capsys.readouterr().err
+
+
+def test_a_forced_gitleaks_is_used_instead_of_the_optional_build(monkeypatch):
+    portable = toolchain.resolve("gitleaks").path
+    monkeypatch.setattr(no_credentials, "SYSTEM_RE2", True)
+    monkeypatch.setattr(no_credentials, "_SYSTEM_FAILED", threading.Event())
+    monkeypatch.setenv("DOX_GITLEAKS", str(portable))
+    tool = no_credentials._gitleaks(1)
+    assert (tool.spec.name, tool.path, tool.origin) == ("gitleaks", portable, "env")

@@ -106,16 +106,24 @@ RE2_FROM = 1000
 SYSTEM_RE2 = True
 
 
+#: Set when the system-RE2 build failed to run in this process: the rest of its scans use the portable builds.
+_SYSTEM_FAILED = threading.Event()
+
+
 def _gitleaks(files: int = 0, portable: bool = False):
     """The pinned gitleaks for a scan of ``files`` files: the system-RE2 build if it was built (never built
-    here), else (or with ``portable``) Go's regexp below :data:`RE2_FROM` and RE2 from there on, built on first
-    use. Every build is the same module and version, so the same rules."""
+    here), else (or with ``portable``, or when ``$DOX_GITLEAKS`` / ``$DOX_GITLEAKS_RE2`` name a binary, which is
+    then used as tools.toml's resolution order says) Go's regexp below :data:`RE2_FROM` and RE2 from there on,
+    built on first use. Every build is the same module and version, so the same rules."""
+    import os  # noqa: PLC0415
+
     from ... import toolchain  # noqa: PLC0415
 
-    if SYSTEM_RE2 and not portable:
+    forced = any(os.environ.get(v) for v in ("DOX_GITLEAKS", "DOX_GITLEAKS_RE2"))
+    if SYSTEM_RE2 and not portable and not forced and not _SYSTEM_FAILED.is_set():
         try:
             found = toolchain.resolve_optional("gitleaks-re2-system")
-        except (ToolError, UsageError, KeyError):  # a broken entry is the portable builds' business
+        except (ToolError, UsageError, KeyError, OSError):  # a broken or half-replaced entry: the portable builds
             found = None
         if found is not None:
             return found
@@ -392,13 +400,21 @@ def _run(paths: list[Path], disable_rules: list[str], ignore_keys: list[str],
 
         env = gotools.run_env({k: v for k, v in os.environ.items() if not k.startswith("GITLEAKS_")})
         binary = tool.path
-        proc = subprocess.run([str(binary), *argv], cwd=tmp, env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        try:
+            proc = subprocess.run([str(binary), *argv], cwd=tmp, env=env, capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            if not tool.spec.optional:
+                raise ToolError(f"gitleaks ({binary}) could not be started: {exc}") from None
+            proc = subprocess.CompletedProcess([], 127, "", str(exc))
         if proc.returncode != 0 and tool.spec.optional:
-            # The system's libre2 changed or went away since the build: say so once, scan with a portable build.
+            # The system's libre2 changed or went away since the build (or the build is being replaced): say so
+            # once per process, and scan with a portable build from now on.
             reason = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-            print(f"validate: {binary} failed ({reason}); scanning with the portable gitleaks build. Run "
-                  "`./dox tools` to rebuild or drop the optional build", file=sys.stderr, flush=True)
+            if not _SYSTEM_FAILED.is_set():
+                _SYSTEM_FAILED.set()
+                print(f"validate: {binary} failed ({reason}); scanning with the portable gitleaks build. Run "
+                      "`./dox tools` to rebuild the optional build", file=sys.stderr, flush=True)
             binary = _gitleaks(len(paths), portable=True).path
             proc = subprocess.run([str(binary), *argv], cwd=tmp, env=env, capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL)
