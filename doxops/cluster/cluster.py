@@ -66,7 +66,6 @@ __all__ = ["ALL_COMPONENTS", "CPU_ANNOTATION", "Cluster", "ClusterError", "Compo
 ALL_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server")
 
 
-
 class ClusterError(ToolError):
     """The control plane could not be started or did not become ready (exit 3), with log tails."""
 

@@ -17,17 +17,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 import yaml
 
 from .. import environments, operate, schemas
+from ..progress import Progress
 from ..environments import Environment
 from . import binaries as binaries_mod
 from .cluster import Cluster
 from .report import Check, EnvReport, ScenarioFailed
 from .simulators import Simulators, store_definition
 from .values import environment_values
-from ..progress import Progress
 
 
 FORBIDDEN_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",

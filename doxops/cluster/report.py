@@ -17,7 +17,6 @@ from ..errors import Findings
 from ..progress import Progress
 
 
-
 @dataclass
 class Check:
     """One assertion: its name, whether it held, and what was seen."""

@@ -16,12 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from .. import environments
 from ..errors import ToolError, UsageError
 from ..paths import REPO_ROOT
-from .resources import RENDERED
 from ..progress import Progress
+from .resources import RENDERED
 
 #: Everything that shapes rendered output, for the ``--rerender`` cache key (besides the commit).
 

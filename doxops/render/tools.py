@@ -173,6 +173,19 @@ def _answers_dir() -> Path:
     return cache_dir() / "helm-answers"
 
 
+def _identity(helm: Path) -> tuple[Path, dict]:
+    """``helm`` resolved, and what identifies that binary and the question for the recorded answer."""
+    binary = helm.resolve()
+    st = binary.stat()
+    return binary, {"path": str(binary), "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                    "ctime_ns": st.st_ctime_ns, "argv": list(VERSION_QUESTION)}
+
+
+#: This process's answers of :func:`helm_command`, by binary identity: the record and the script are read once
+#: per process, not before every build.
+_COMMANDS: dict[str, Path] = {}
+
+
 def recorded_version(helm: Path) -> str | None:
     """What ``helm version --short`` prints on standard output, asked of ``helm`` itself once per binary (its
     path, inode, size, modification and change times) and kept in the cache (``helm-answers/``). None when it
@@ -180,10 +193,7 @@ def recorded_version(helm: Path) -> str | None:
     import hashlib  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    binary = helm.resolve()
-    st = binary.stat()
-    identity = {"path": str(binary), "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                "ctime_ns": st.st_ctime_ns, "argv": list(VERSION_QUESTION)}
+    binary, identity = _identity(helm)
     record = _answers_dir() / (hashlib.sha256(str(binary).encode()).hexdigest()[:16] + ".json")
     with _ANSWERS_LOCK:
         try:
@@ -224,7 +234,12 @@ def helm_command(helm: Path) -> Path:
     when no answer was recorded or the script cannot be written. The output is byte for byte the same
     (tests/pipeline/test_helm_answer.py builds every target both ways)."""
     import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
 
+    key = json.dumps(_identity(helm)[1], sort_keys=True)
+    known = _COMMANDS.get(key)
+    if known is not None and known.is_file():
+        return known
     answer = recorded_version(helm)
     if answer is None:
         return helm
@@ -242,6 +257,7 @@ def helm_command(helm: Path) -> Path:
             tmp.replace(script)
     except OSError:
         return helm
+    _COMMANDS[key] = script
     return script
 
 

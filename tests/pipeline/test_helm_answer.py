@@ -111,3 +111,13 @@ def test_a_render_starts_helm_once_per_chart(tmp_path):
     tools.build_stream(prod.path, {"kustomize": toolchain.resolve("kustomize").path, "helm": wrapper},
                        tmp_path / "home2", REPO_ROOT)
     assert log.read_text().split() == ["template"]
+
+
+def test_the_record_and_the_script_are_read_once_per_process(tmp_path, monkeypatch):
+    fake = _fake_helm(tmp_path / "helm", "v3.42.0")
+    first = tools.helm_command(fake)
+    monkeypatch.setattr(tools, "recorded_version", lambda helm: pytest.fail("asked again for the same binary"))
+    assert tools.helm_command(fake) == first
+    _fake_helm(fake, "v3.42.1-other")  # another binary: asked again
+    with pytest.raises(pytest.fail.Exception, match="asked again"):
+        tools.helm_command(fake)
